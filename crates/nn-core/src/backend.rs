@@ -1,0 +1,266 @@
+//! The device contract: every op a layer, optimizer or trainer needs, on opaque tensors.
+//!
+//! Why it is shaped this way:
+//! - **Opaque handles.** A backend owns its tensors; data crosses to and from the host only
+//!   through [`Backend::from_host`] and [`Backend::to_host`], so a GPU backend never pays a
+//!   hidden copy and a training step stays on the device.
+//! - **Coarse ops.** Each op does a whole layer's worth of work (softmax with cross-entropy
+//!   is one call), so a training step is a few dozen calls and per-call overhead stays small.
+//! - **One element type per backend value.** `Cpu<f32>`, `Cpu<f64>` and `Cuda<f32>` are distinct
+//!   backends; layer code is generic over `B: Backend` alone and never matches on a dtype.
+//! - **Losses and norms stay on the device** as `1 × 1` tensors until someone reads them.
+//!
+//! Shapes are checked by every op (see [`check`]); a wrong shape is an [`Error::Shape`], never
+//! a panic.
+
+use crate::{Error, Float, Result, Shape};
+use std::fmt::Debug;
+
+/// A tensor backend: memory, linear algebra, activations, losses, in-place updates, indexing.
+///
+/// Implemented by `nn_cpu::Cpu<E>` (ndarray) and `nn_cuda::Cuda<E>` (cuBLAS + NVRTC kernels).
+/// Backend values are cheap to clone (a handle to the device context).
+pub trait Backend: Clone + Debug + Send + Sync + 'static {
+    /// The compute element type.
+    type Elem: Float;
+    /// A matrix of `Elem` owned by the backend.
+    type Tensor: Clone + Debug + Send + Sync;
+    /// A vector of `u32` indices (class labels, permutations) owned by the backend.
+    type Index: Clone + Debug + Send + Sync;
+
+    /// Short name of the device kind: `"cpu"` or `"cuda"`.
+    fn name(&self) -> &'static str;
+
+    // ---- memory ----------------------------------------------------------------------------
+    /// Copies row-major host data of the given shape to the device.
+    fn from_host(&self, data: &[Self::Elem], shape: Shape) -> Result<Self::Tensor>;
+    /// Copies a tensor back to the host, row-major.
+    fn to_host(&self, t: &Self::Tensor) -> Result<Vec<Self::Elem>>;
+    /// A tensor of zeros.
+    fn zeros(&self, shape: Shape) -> Result<Self::Tensor>;
+    /// The shape of a tensor.
+    fn shape(&self, t: &Self::Tensor) -> Shape;
+    /// Copies host indices to the device.
+    fn index_from_host(&self, idx: &[u32]) -> Result<Self::Index>;
+    /// Copies indices back to the host.
+    fn index_to_host(&self, idx: &Self::Index) -> Result<Vec<u32>>;
+    /// Number of indices.
+    fn index_len(&self, idx: &Self::Index) -> usize;
+    /// Waits until all queued work is done (a no-op on the CPU).
+    fn synchronize(&self) -> Result<()>;
+
+    // ---- linear algebra ----------------------------------------------------------------------
+    /// `op(a) · op(b)`, where `op` transposes when its flag is set.
+    fn matmul(
+        &self,
+        a: &Self::Tensor,
+        ta: bool,
+        b: &Self::Tensor,
+        tb: bool,
+    ) -> Result<Self::Tensor>;
+    /// `a + row`, the `1 × n` row broadcast over every row of `a` (the Affine bias).
+    fn add_row(&self, a: &Self::Tensor, row: &Self::Tensor) -> Result<Self::Tensor>;
+    /// Elementwise product `a · b`.
+    fn mul(&self, a: &Self::Tensor, b: &Self::Tensor) -> Result<Self::Tensor>;
+    /// Column sums: `(m, n) → (1, n)` (NumPy's `sum(axis=0)`).
+    fn sum_rows(&self, a: &Self::Tensor) -> Result<Self::Tensor>;
+
+    // ---- activations -------------------------------------------------------------------------
+    /// `1 / (1 + exp(-x))`, elementwise.
+    fn sigmoid(&self, x: &Self::Tensor) -> Result<Self::Tensor>;
+    /// `dout · (1 - out) · out`, given the sigmoid's output.
+    fn sigmoid_backward(&self, out: &Self::Tensor, dout: &Self::Tensor) -> Result<Self::Tensor>;
+    /// `max(x, 0)`, elementwise.
+    fn relu(&self, x: &Self::Tensor) -> Result<Self::Tensor>;
+    /// `dout` where `x > 0`, else 0.
+    fn relu_backward(&self, x: &Self::Tensor, dout: &Self::Tensor) -> Result<Self::Tensor>;
+    /// Row-wise softmax, stabilised by subtracting each row's maximum.
+    fn softmax(&self, x: &Self::Tensor) -> Result<Self::Tensor>;
+
+    // ---- losses (results stay on the device as 1 × 1 tensors) --------------------------------
+    /// Softmax of `logits` and the mean cross-entropy `-Σ log(y[i, t[i]] + 1e-7) / n`.
+    fn softmax_cross_entropy(
+        &self,
+        logits: &Self::Tensor,
+        labels: &Self::Index,
+    ) -> Result<(Self::Tensor, Self::Tensor)>;
+    /// `(y - onehot(t)) · dout / n`, given the softmax output `y`.
+    fn softmax_cross_entropy_backward(
+        &self,
+        y: &Self::Tensor,
+        labels: &Self::Index,
+        dout: Self::Elem,
+    ) -> Result<Self::Tensor>;
+    /// Binary cross-entropy of sigmoid outputs `y` (`n × 1`) against 0/1 labels:
+    /// `-Σ log(p[i] + 1e-7) / n` with `p = y` where `t = 1`, `1 - y` where `t = 0`.
+    fn binary_cross_entropy(&self, y: &Self::Tensor, labels: &Self::Index) -> Result<Self::Tensor>;
+    /// `(y - t) · dout / n` for sigmoid outputs `y` (`n × 1`) and 0/1 labels.
+    fn binary_cross_entropy_backward(
+        &self,
+        y: &Self::Tensor,
+        labels: &Self::Index,
+        dout: Self::Elem,
+    ) -> Result<Self::Tensor>;
+
+    // ---- in-place updates (optimizers, clipping, loss accumulation) --------------------------
+    /// `y += alpha · x`.
+    fn axpy(&self, y: &mut Self::Tensor, alpha: Self::Elem, x: &Self::Tensor) -> Result<()>;
+    /// `y = beta · y + alpha · x`.
+    fn axpby(
+        &self,
+        y: &mut Self::Tensor,
+        alpha: Self::Elem,
+        x: &Self::Tensor,
+        beta: Self::Elem,
+    ) -> Result<()>;
+    /// `x *= alpha`.
+    fn scale(&self, x: &mut Self::Tensor, alpha: Self::Elem) -> Result<()>;
+    /// `y += c · (x - y)` (Adam's first moment).
+    fn lerp(&self, y: &mut Self::Tensor, x: &Self::Tensor, c: Self::Elem) -> Result<()>;
+    /// `y += c · (x² - y)` (Adam's second moment).
+    fn lerp_square(&self, y: &mut Self::Tensor, x: &Self::Tensor, c: Self::Elem) -> Result<()>;
+    /// `y += (c · x) · x` (AdaGrad's and RMSprop's sums of squares).
+    fn add_square(&self, y: &mut Self::Tensor, x: &Self::Tensor, c: Self::Elem) -> Result<()>;
+    /// `p -= (lr · num) / (sqrt(den) + eps)` (the adaptive optimizers' step).
+    fn adaptive_step(
+        &self,
+        p: &mut Self::Tensor,
+        num: &Self::Tensor,
+        den: &Self::Tensor,
+        lr: Self::Elem,
+        eps: Self::Elem,
+    ) -> Result<()>;
+    /// `Σ x²` as a `1 × 1` tensor (for gradient clipping).
+    fn sum_squares(&self, x: &Self::Tensor) -> Result<Self::Tensor>;
+
+    // ---- indexing ----------------------------------------------------------------------------
+    /// Rows `src[idx[start]], …, src[idx[start + len - 1]]`: a shuffled batch, gathered on the device.
+    fn gather_rows(
+        &self,
+        src: &Self::Tensor,
+        idx: &Self::Index,
+        start: usize,
+        len: usize,
+    ) -> Result<Self::Tensor>;
+    /// `src[idx[start]], …, src[idx[start + len - 1]]` for index vectors (labels of a batch).
+    fn gather_index(
+        &self,
+        src: &Self::Index,
+        idx: &Self::Index,
+        start: usize,
+        len: usize,
+    ) -> Result<Self::Index>;
+    /// The column of each row's maximum (the first one on ties, as NumPy's `argmax`).
+    fn argmax_rows(&self, x: &Self::Tensor) -> Result<Self::Index>;
+
+    // ---- provided --------------------------------------------------------------------------
+    /// Copies `f64` host data to the device, rounding to `Elem`.
+    fn from_f64(&self, data: &[f64], shape: Shape) -> Result<Self::Tensor> {
+        let v: Vec<Self::Elem> = data.iter().map(|&x| Self::Elem::of(x)).collect();
+        self.from_host(&v, shape)
+    }
+    /// Reads a `1 × 1` tensor (a loss, a norm) back as `f64`.
+    fn scalar(&self, t: &Self::Tensor) -> Result<f64> {
+        let s = self.shape(t);
+        if s != Shape::scalar() {
+            return Err(Error::shape("scalar", format!("expected (1, 1), got {s}")));
+        }
+        Ok(self.to_host(t)?[0].f64())
+    }
+}
+
+/// Shape checks shared by every backend, so that all backends refuse the same inputs alike.
+pub mod check {
+    use crate::{Error, Result, Shape};
+
+    /// The shape of `op(a) · op(b)`, or an error naming both operands.
+    pub fn matmul(a: Shape, ta: bool, b: Shape, tb: bool) -> Result<Shape> {
+        let a2 = if ta { a.t() } else { a };
+        let b2 = if tb { b.t() } else { b };
+        if a2.cols != b2.rows {
+            return Err(Error::shape(
+                "matmul",
+                format!(
+                    "{}{a} · {}{b}: inner dimensions {} and {} differ",
+                    if ta { "ᵀ" } else { "" },
+                    if tb { "ᵀ" } else { "" },
+                    a2.cols,
+                    b2.rows
+                ),
+            ));
+        }
+        Ok(Shape::new(a2.rows, b2.cols))
+    }
+
+    /// Two operands of an elementwise op must have equal shapes.
+    pub fn same(op: &'static str, a: Shape, b: Shape) -> Result<()> {
+        if a != b {
+            return Err(Error::shape(op, format!("{a} and {b} differ")));
+        }
+        Ok(())
+    }
+
+    /// `row` must be `1 × a.cols`.
+    pub fn row(op: &'static str, a: Shape, row: Shape) -> Result<()> {
+        if row != Shape::row(a.cols) {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "row operand {row} does not fit {a}: expected (1, {})",
+                    a.cols
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// One label per row of `x`, and at least one row.
+    pub fn labels(op: &'static str, x: Shape, labels: usize) -> Result<()> {
+        if x.rows != labels {
+            return Err(Error::shape(
+                op,
+                format!("{} rows but {labels} labels", x.rows),
+            ));
+        }
+        if x.rows == 0 {
+            return Err(Error::Empty(format!("{op}: the batch")));
+        }
+        Ok(())
+    }
+
+    /// A range `start..start + len` inside `idx_len` indices.
+    pub fn range(op: &'static str, idx_len: usize, start: usize, len: usize) -> Result<()> {
+        if start.checked_add(len).is_none_or(|end| end > idx_len) {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "range {start}..{} is outside the {idx_len} indices",
+                    start + len
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Each index must address a row of a source of `rows` rows.
+    pub fn index_bound(op: &'static str, i: u32, rows: usize) -> Result<()> {
+        if i as usize >= rows {
+            return Err(Error::shape(
+                op,
+                format!("index {i} is out of range for {rows} rows"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Host data of `len` elements must fill `shape` exactly.
+    pub fn host_len(len: usize, shape: Shape) -> Result<()> {
+        if len != shape.len() {
+            return Err(Error::shape(
+                "from_host",
+                format!("{len} elements cannot fill {shape}"),
+            ));
+        }
+        Ok(())
+    }
+}

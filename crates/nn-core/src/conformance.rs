@@ -1,0 +1,257 @@
+//! The backend conformance suite: every op against small hand-computed values.
+//!
+//! Written once, generic over the backend; each backend crate runs it in f32 and f64 with
+//! [`conformance_tests!`](crate::conformance_tests):
+//!
+//! ```ignore
+//! nn_core::conformance_tests!(cpu_f32, || Some(nn_cpu::Cpu::<f32>::new()));
+//! ```
+//!
+//! The closure returns `None` when the device is absent (a CUDA build on a machine without a GPU);
+//! each test then prints that it was skipped, and why, instead of passing silently.
+//! Tolerances: `64 · ε` of the element type, relative (f32: 7.6e-6, f64: 1.4e-14).
+
+use crate::{Backend, Float, Shape};
+
+fn tol<B: Backend>() -> f64 {
+    64.0 * <B::Elem as num_traits::Float>::epsilon().f64()
+}
+
+fn t<B: Backend>(b: &B, rows: usize, cols: usize, v: &[f64]) -> B::Tensor {
+    b.from_f64(v, Shape::new(rows, cols)).expect("from_host")
+}
+
+fn host<B: Backend>(b: &B, x: &B::Tensor) -> Vec<f64> {
+    b.to_host(x)
+        .expect("to_host")
+        .iter()
+        .map(|v| v.f64())
+        .collect()
+}
+
+fn idx<B: Backend>(b: &B, v: &[u32]) -> B::Index {
+    b.index_from_host(v).expect("index_from_host")
+}
+
+#[track_caller]
+fn close<B: Backend>(b: &B, x: &B::Tensor, shape: (usize, usize), want: &[f64]) {
+    assert_eq!(b.shape(x), Shape::from(shape), "shape");
+    let got = host(b, x);
+    for (g, w) in got.iter().zip(want) {
+        approx::assert_relative_eq!(*g, *w, max_relative = tol::<B>(), epsilon = tol::<B>());
+    }
+    assert_eq!(got.len(), want.len());
+}
+
+/// Host round trips, zeros, shapes, indices, and the refusal of mis-sized host data.
+pub fn memory<B: Backend>(b: &B) {
+    let x = t(b, 2, 3, &[1., 2., 3., 4., 5., 6.]);
+    close(b, &x, (2, 3), &[1., 2., 3., 4., 5., 6.]);
+    close(b, &b.zeros(Shape::new(3, 2)).unwrap(), (3, 2), &[0.; 6]);
+    let i = idx(b, &[3, 0, 2]);
+    assert_eq!(b.index_len(&i), 3);
+    assert_eq!(b.index_to_host(&i).unwrap(), [3, 0, 2]);
+    assert!(b.from_f64(&[1., 2., 3.], Shape::new(2, 2)).is_err());
+    assert_eq!(b.scalar(&t(b, 1, 1, &[2.5])).unwrap(), 2.5);
+    assert!(b.scalar(&x).is_err());
+    b.synchronize().unwrap();
+}
+
+/// `matmul` with all four transpose combinations, and a shape error.
+pub fn matmul<B: Backend>(b: &B) {
+    let a = t(b, 2, 3, &[1., 2., 3., 4., 5., 6.]);
+    let c = t(b, 3, 2, &[7., 8., 9., 10., 11., 12.]);
+    let want = [58., 64., 139., 154.];
+    close(b, &b.matmul(&a, false, &c, false).unwrap(), (2, 2), &want);
+    let at = t(b, 3, 2, &[1., 4., 2., 5., 3., 6.]);
+    let ct = t(b, 2, 3, &[7., 9., 11., 8., 10., 12.]);
+    close(b, &b.matmul(&at, true, &c, false).unwrap(), (2, 2), &want);
+    close(b, &b.matmul(&a, false, &ct, true).unwrap(), (2, 2), &want);
+    close(b, &b.matmul(&at, true, &ct, true).unwrap(), (2, 2), &want);
+    // (3, 2) · (2, 3) gives a 3 × 3 product.
+    close(
+        b,
+        &b.matmul(&c, false, &a, false).unwrap(),
+        (3, 3),
+        &[39., 54., 69., 49., 68., 87., 59., 82., 105.],
+    );
+    assert!(b.matmul(&a, false, &a, false).is_err());
+}
+
+/// `add_row` and `sum_rows`.
+pub fn bias<B: Backend>(b: &B) {
+    let a = t(b, 2, 3, &[1., 2., 3., 4., 5., 6.]);
+    let r = t(b, 1, 3, &[10., 20., 30.]);
+    close(
+        b,
+        &b.add_row(&a, &r).unwrap(),
+        (2, 3),
+        &[11., 22., 33., 14., 25., 36.],
+    );
+    assert!(b.add_row(&a, &t(b, 1, 2, &[1., 2.])).is_err());
+    close(b, &b.sum_rows(&a).unwrap(), (1, 3), &[5., 7., 9.]);
+    close(
+        b,
+        &b.mul(&a, &a).unwrap(),
+        (2, 3),
+        &[1., 4., 9., 16., 25., 36.],
+    );
+    assert!(b.mul(&a, &r).is_err());
+}
+
+/// Sigmoid, ReLU and softmax with their backward passes.
+pub fn activations<B: Backend>(b: &B) {
+    let x = t(b, 1, 3, &[0., 2., -1.]);
+    let s = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let y = b.sigmoid(&x).unwrap();
+    close(b, &y, (1, 3), &[0.5, s(2.), s(-1.)]);
+    let d = t(b, 1, 3, &[1., 2., 3.]);
+    close(
+        b,
+        &b.sigmoid_backward(&y, &d).unwrap(),
+        (1, 3),
+        &[0.25, 2. * (1. - s(2.)) * s(2.), 3. * (1. - s(-1.)) * s(-1.)],
+    );
+    close(b, &b.relu(&x).unwrap(), (1, 3), &[0., 2., 0.]);
+    close(b, &b.relu_backward(&x, &d).unwrap(), (1, 3), &[0., 2., 0.]);
+    assert!(b.sigmoid_backward(&y, &t(b, 3, 1, &[1., 2., 3.])).is_err());
+    // Large logits must not overflow: the row maximum is subtracted first.
+    let z = t(b, 2, 3, &[1., 2., 3., 1000., 1000., 1000.]);
+    let e = [(-2f64).exp(), (-1f64).exp(), 1.0];
+    let sum: f64 = e.iter().sum();
+    close(
+        b,
+        &b.softmax(&z).unwrap(),
+        (2, 3),
+        &[
+            e[0] / sum,
+            e[1] / sum,
+            e[2] / sum,
+            1. / 3.,
+            1. / 3.,
+            1. / 3.,
+        ],
+    );
+}
+
+/// Softmax cross-entropy and binary cross-entropy, forward and backward, and label checks.
+pub fn losses<B: Backend>(b: &B) {
+    let z = t(b, 2, 3, &[1., 2., 3., 0., 0., 0.]);
+    let lab = idx(b, &[2, 0]);
+    let (y, loss) = b.softmax_cross_entropy(&z, &lab).unwrap();
+    let e = [(-2f64).exp(), (-1f64).exp(), 1.0];
+    let sum: f64 = e.iter().sum();
+    let p = [e[0] / sum, e[1] / sum, e[2] / sum];
+    let want = -((p[2] + 1e-7).ln() + (1f64 / 3. + 1e-7).ln()) / 2.;
+    close(b, &loss, (1, 1), &[want]);
+    close(
+        b,
+        &y,
+        (2, 3),
+        &[p[0], p[1], p[2], 1. / 3., 1. / 3., 1. / 3.],
+    );
+    let dx = b
+        .softmax_cross_entropy_backward(&y, &lab, B::Elem::of(2.0))
+        .unwrap();
+    close(
+        b,
+        &dx,
+        (2, 3),
+        &[p[0], p[1], p[2] - 1., 1. / 3. - 1., 1. / 3., 1. / 3.],
+    );
+    assert!(b.softmax_cross_entropy(&z, &idx(b, &[0])).is_err());
+    assert!(b.softmax_cross_entropy(&z, &idx(b, &[0, 3])).is_err());
+
+    let yb = t(b, 2, 1, &[0.8, 0.25]);
+    let lb = idx(b, &[1, 0]);
+    let want = -((0.8f64 + 1e-7).ln() + (0.75f64 + 1e-7).ln()) / 2.;
+    close(
+        b,
+        &b.binary_cross_entropy(&yb, &lb).unwrap(),
+        (1, 1),
+        &[want],
+    );
+    close(
+        b,
+        &b.binary_cross_entropy_backward(&yb, &lb, B::Elem::of(1.0))
+            .unwrap(),
+        (2, 1),
+        &[(0.8 - 1.) / 2., 0.25 / 2.],
+    );
+    assert!(b.binary_cross_entropy(&yb, &idx(b, &[1, 2])).is_err());
+}
+
+/// The in-place updates used by optimizers and clipping.
+pub fn updates<B: Backend>(b: &B) {
+    let e = B::Elem::of;
+    let x = t(b, 1, 3, &[1., 2., 3.]);
+    let mut y = t(b, 1, 3, &[1., 1., 4.]);
+    b.axpy(&mut y, e(2.), &x).unwrap();
+    close(b, &y, (1, 3), &[3., 5., 10.]);
+    b.axpby(&mut y, e(-1.), &x, e(0.5)).unwrap();
+    close(b, &y, (1, 3), &[0.5, 0.5, 2.]);
+    b.scale(&mut y, e(4.)).unwrap();
+    close(b, &y, (1, 3), &[2., 2., 8.]);
+    b.lerp(&mut y, &x, e(0.5)).unwrap();
+    close(b, &y, (1, 3), &[1.5, 2., 5.5]);
+    b.lerp_square(&mut y, &x, e(0.5)).unwrap();
+    close(b, &y, (1, 3), &[1.25, 3., 7.25]);
+    b.add_square(&mut y, &x, e(2.)).unwrap();
+    close(b, &y, (1, 3), &[3.25, 11., 25.25]);
+    let mut p = t(b, 1, 3, &[1., 1., 1.]);
+    let den = t(b, 1, 3, &[4., 16., 0.]);
+    b.adaptive_step(&mut p, &x, &den, e(0.5), e(1.)).unwrap();
+    close(b, &p, (1, 3), &[1. - 0.5 / 3., 1. - 1. / 5., 1. - 1.5]);
+    close(b, &b.sum_squares(&x).unwrap(), (1, 1), &[14.]);
+    assert!(b.axpy(&mut p, e(1.), &t(b, 3, 1, &[1., 2., 3.])).is_err());
+}
+
+/// Row gathers, index gathers and argmax (first maximum on ties).
+pub fn indexing<B: Backend>(b: &B) {
+    let src = t(b, 4, 2, &[0., 1., 10., 11., 20., 21., 30., 31.]);
+    let perm = idx(b, &[3, 1, 0, 2]);
+    close(
+        b,
+        &b.gather_rows(&src, &perm, 1, 2).unwrap(),
+        (2, 2),
+        &[10., 11., 0., 1.],
+    );
+    assert!(b.gather_rows(&src, &perm, 3, 2).is_err());
+    assert!(b.gather_rows(&src, &idx(b, &[4]), 0, 1).is_err());
+    let labels = idx(b, &[5, 6, 7, 8]);
+    let g = b.gather_index(&labels, &perm, 0, 3).unwrap();
+    assert_eq!(b.index_to_host(&g).unwrap(), [8, 6, 5]);
+    let z = t(b, 3, 3, &[1., 3., 3., -1., -2., -3., 0., 0., 5.]);
+    assert_eq!(
+        b.index_to_host(&b.argmax_rows(&z).unwrap()).unwrap(),
+        [1, 0, 2]
+    );
+}
+
+/// Runs the suite as `#[test]`s, one per group of ops, for a backend made by `$make`
+/// (a closure returning `Option<B>`; `None` skips, with a printed notice).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::conformance_tests!(@each $make;
+                memory, matmul, bias, activations, losses, updates, indexing);
+        }
+    };
+    (@each $make:expr; $($op:ident),*) => {
+        $(
+            #[test]
+            fn $op() {
+                match ($make)() {
+                    Some(b) => $crate::conformance::$op(&b),
+                    None => eprintln!(
+                        "SKIPPED conformance::{}: backend unavailable (see the message above)",
+                        stringify!($op)
+                    ),
+                }
+            }
+        )*
+    };
+}

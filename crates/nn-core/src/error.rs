@@ -1,0 +1,75 @@
+//! The error type shared by every crate of the workspace.
+
+use std::path::PathBuf;
+
+/// Result with the workspace's [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong, with messages that name what was wrong and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Operands whose shapes do not fit the operation.
+    #[error("shape mismatch in {op}: {detail}")]
+    Shape {
+        /// The operation that refused the shapes.
+        op: &'static str,
+        /// What was given and what was expected.
+        detail: String,
+    },
+    /// A class label outside `0..classes`.
+    #[error("label {label} at row {row} is out of range: the model has {classes} classes")]
+    LabelOutOfRange {
+        /// The offending label.
+        label: usize,
+        /// Its row in the data.
+        row: usize,
+        /// The number of classes.
+        classes: usize,
+    },
+    /// A NaN or infinite value where finite numbers are required.
+    #[error("{0} contains NaN or infinite values")]
+    NonFinite(String),
+    /// Empty data where some is required.
+    #[error("{0} is empty")]
+    Empty(String),
+    /// An argument out of its valid range (batch size 0, negative learning rate, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The device could not be used: no driver, no library, no GPU, out of memory, a kernel failure.
+    #[error("device error: {0}")]
+    Device(String),
+    /// A feature that this build or this backend does not provide.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// A file that could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A file whose contents are corrupt or do not match the model.
+    #[error("{path}: {detail}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::Shape`].
+    pub fn shape(op: &'static str, detail: impl Into<String>) -> Self {
+        Error::Shape {
+            op,
+            detail: detail.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::InvalidArgument`].
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Error::InvalidArgument(detail.into())
+    }
+}

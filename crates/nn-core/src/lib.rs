@@ -1,0 +1,34 @@
+//! `nn-core`: the device contract and what every crate of the workspace shares.
+//!
+//! - [`Backend`]: the tensor trait, implemented by `nn-cpu` (ndarray) and `nn-cuda` (cuBLAS);
+//!   layers, optimizers and the trainer are written against it alone.
+//! - [`Float`] and [`DType`]: `f32` (default) and `f64` compute types, `f16` for weight files.
+//! - [`Shape`], [`enum@Error`], [`Result`]: shapes and the one error type.
+//! - [`ParamStore`]: parameters stored once, referenced by [`ParamId`] (shared weights).
+//! - [`NumpyRng`]: NumPy's legacy random stream, so seeded runs match the book.
+//! - `conformance` (feature `conformance`): the suite every backend runs.
+//!
+//! ```
+//! use nn_core::{NumpyRng, Shape};
+//! let mut rng = NumpyRng::new(1984);
+//! let w: Vec<f64> = rng.randn_vec(6).iter().map(|v| 0.01 * v).collect();
+//! assert_eq!(w.len(), Shape::new(2, 3).len());
+//! ```
+#![warn(missing_docs)]
+
+pub mod backend;
+mod element;
+mod error;
+pub mod params;
+pub mod rng;
+mod shape;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use backend::Backend;
+pub use element::{DType, Float};
+pub use error::{Error, Result};
+pub use params::{Param, ParamId, ParamStore};
+pub use rng::NumpyRng;
+pub use shape::Shape;

@@ -1,0 +1,142 @@
+//! Models: the [`Model`] trait the trainer drives, and the book's [`TwoLayerNet`].
+
+use crate::loss::one;
+use crate::{Affine, Labels, Layer, LossLayer, Sigmoid, SoftmaxWithLoss};
+use nn_core::{Backend, Error, NumpyRng, ParamStore, Result, Shape};
+
+/// What a trainer needs from a model: prediction, a loss, gradients, and its parameters.
+pub trait Model<B: Backend> {
+    /// The backend the model lives on.
+    fn backend(&self) -> &B;
+    /// Scores for a batch `x` (`n × input_size`), before the softmax.
+    fn predict(&mut self, x: &B::Tensor) -> Result<B::Tensor>;
+    /// The mean loss over the batch, as a `1 × 1` tensor on the device.
+    fn forward(&mut self, x: &B::Tensor, t: Labels<'_, B>) -> Result<B::Tensor>;
+    /// Gradients of the last `forward`'s loss, written into [`Model::params`].
+    fn backward(&mut self) -> Result<()>;
+    /// The parameters and their gradients.
+    fn params(&self) -> &ParamStore<B>;
+    /// The parameters, mutable (for optimizers and loading).
+    fn params_mut(&mut self) -> &mut ParamStore<B>;
+    /// Width of an input row.
+    fn input_size(&self) -> usize;
+    /// Number of output scores (classes).
+    fn output_size(&self) -> usize;
+}
+
+/// The book's `TwoLayerNet`: Affine → Sigmoid → Affine, with SoftmaxWithLoss.
+///
+/// Weights start as `0.01 · randn`, biases as zeros, drawn from the given stream in the book's
+/// order (W1, then W2), so a seeded net equals NumPy's. Parameters are named `layers.0.W`,
+/// `layers.0.b`, `layers.2.W`, `layers.2.b` after the book's layer list.
+#[derive(Debug, Clone)]
+pub struct TwoLayerNet<B: Backend> {
+    backend: B,
+    store: ParamStore<B>,
+    affine1: Affine<B>,
+    sigmoid: Sigmoid<B>,
+    affine2: Affine<B>,
+    loss: SoftmaxWithLoss<B>,
+    sizes: (usize, usize, usize),
+}
+
+impl<B: Backend> TwoLayerNet<B> {
+    /// A net of `input → hidden → output` units, initialised from `rng`.
+    pub fn new(
+        backend: &B,
+        input: usize,
+        hidden: usize,
+        output: usize,
+        rng: &mut NumpyRng,
+    ) -> Result<Self> {
+        for (what, n) in [("input", input), ("hidden", hidden), ("output", output)] {
+            if n == 0 {
+                return Err(Error::invalid(format!(
+                    "TwoLayerNet: {what} size must be at least 1"
+                )));
+            }
+        }
+        let mut randn = |r, c| {
+            let v: Vec<f64> = rng.randn_vec(r * c).iter().map(|x| 0.01 * x).collect();
+            backend.from_f64(&v, Shape::new(r, c))
+        };
+        let (w1, w2) = (randn(input, hidden)?, randn(hidden, output)?);
+        let mut store = ParamStore::new();
+        let affine1 = Affine::new(
+            backend,
+            &mut store,
+            "layers.0",
+            w1,
+            backend.zeros(Shape::row(hidden))?,
+        )?;
+        let affine2 = Affine::new(
+            backend,
+            &mut store,
+            "layers.2",
+            w2,
+            backend.zeros(Shape::row(output))?,
+        )?;
+        Ok(TwoLayerNet {
+            backend: backend.clone(),
+            store,
+            affine1,
+            sigmoid: Sigmoid::new(backend),
+            affine2,
+            loss: SoftmaxWithLoss::new(backend),
+            sizes: (input, hidden, output),
+        })
+    }
+
+    /// Number of hidden units.
+    pub fn hidden_size(&self) -> usize {
+        self.sizes.1
+    }
+}
+
+impl<B: Backend> Model<B> for TwoLayerNet<B> {
+    fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    fn predict(&mut self, x: &B::Tensor) -> Result<B::Tensor> {
+        let s = self.backend.shape(x);
+        if s.cols != self.sizes.0 {
+            return Err(Error::shape(
+                "TwoLayerNet.predict",
+                format!(
+                    "input {s} has {} columns; the net takes {}",
+                    s.cols, self.sizes.0
+                ),
+            ));
+        }
+        let h = self.affine1.forward(&self.store, x)?;
+        let a = self.sigmoid.forward(&self.store, &h)?;
+        self.affine2.forward(&self.store, &a)
+    }
+
+    fn forward(&mut self, x: &B::Tensor, t: Labels<'_, B>) -> Result<B::Tensor> {
+        let score = self.predict(x)?;
+        self.loss.forward(&score, t)
+    }
+
+    fn backward(&mut self) -> Result<()> {
+        self.store.zero_grads();
+        let d = self.loss.backward(one())?;
+        let d = self.affine2.backward(&mut self.store, &d)?;
+        let d = self.sigmoid.backward(&mut self.store, &d)?;
+        self.affine1.backward_params_only(&mut self.store, &d)
+    }
+
+    fn params(&self) -> &ParamStore<B> {
+        &self.store
+    }
+    fn params_mut(&mut self) -> &mut ParamStore<B> {
+        &mut self.store
+    }
+    fn input_size(&self) -> usize {
+        self.sizes.0
+    }
+    fn output_size(&self) -> usize {
+        self.sizes.2
+    }
+}

@@ -1,0 +1,268 @@
+//! Numerical gradient checks (central differences, f64) for every layer and for TwoLayerNet.
+//!
+//! Tolerance: the analytic and numerical gradients agree to 1e-6 relative (1e-9 absolute);
+//! central differences with h = 1e-5 are accurate to about h² ≈ 1e-10 here. Where the loss has
+//! the book's `log(y + 1e-7)`, its analytic gradient `(y - t) / n` ignores that 1e-7 by design,
+//! which moves it by about 1e-7 / y relative: those checks allow 1e-5 relative.
+
+use approx::assert_relative_eq;
+use nn_core::{Backend, NumpyRng, ParamStore, Shape};
+use nn_cpu::Cpu;
+use nn_layers::{
+    Affine, Labels, Layer, LossLayer, MatMul, Model, Relu, Sigmoid, SigmoidWithLoss, Softmax,
+    SoftmaxWithLoss, TwoLayerNet,
+};
+
+type B = Cpu<f64>;
+const H: f64 = 1e-5;
+
+fn randn(rng: &mut NumpyRng, r: usize, c: usize) -> <B as Backend>::Tensor {
+    B::new()
+        .from_f64(&rng.randn_vec(r * c), Shape::new(r, c))
+        .unwrap()
+}
+
+fn host(t: &<B as Backend>::Tensor) -> Vec<f64> {
+    B::new().to_host(t).unwrap()
+}
+
+#[track_caller]
+fn assert_grad(analytic: &[f64], numeric: &[f64]) {
+    assert_grad_tol(analytic, numeric, 1e-6);
+}
+
+#[track_caller]
+fn assert_grad_tol(analytic: &[f64], numeric: &[f64], rel: f64) {
+    assert_eq!(analytic.len(), numeric.len());
+    for (a, n) in analytic.iter().zip(numeric) {
+        assert_relative_eq!(*a, *n, max_relative = rel, epsilon = 1e-9);
+    }
+}
+
+/// Central differences of `f` with respect to every element of `x`.
+fn numeric(x: &[f64], mut f: impl FnMut(&[f64]) -> f64) -> Vec<f64> {
+    let mut v = x.to_vec();
+    (0..x.len())
+        .map(|i| {
+            let orig = v[i];
+            v[i] = orig + H;
+            let up = f(&v);
+            v[i] = orig - H;
+            let down = f(&v);
+            v[i] = orig;
+            (up - down) / (2.0 * H)
+        })
+        .collect()
+}
+
+/// Checks dL/dx and dL/dparam for `L = Σ forward(x) ⊙ r`.
+fn check_layer(
+    layer: &mut dyn Layer<B>,
+    store: &mut ParamStore<B>,
+    x_shape: Shape,
+    out_cols: usize,
+) {
+    let b = B::new();
+    let mut rng = NumpyRng::new(3);
+    let x = randn(&mut rng, x_shape.rows, x_shape.cols);
+    let r = randn(&mut rng, x_shape.rows, out_cols);
+    let rv = host(&r);
+    let loss =
+        |y: &<B as Backend>::Tensor| host(y).iter().zip(&rv).map(|(a, b)| a * b).sum::<f64>();
+
+    layer.forward(store, &x).unwrap();
+    store.zero_grads();
+    let dx = layer.backward(store, &r).unwrap();
+
+    let num_dx = numeric(&host(&x), |v| {
+        let xv = b.from_host(v, x_shape).unwrap();
+        loss(&layer.forward(store, &xv).unwrap())
+    });
+    assert_grad(&host(&dx), &num_dx);
+
+    for id in layer.params() {
+        let analytic = host(store.grad(id).expect("backward wrote a gradient"));
+        let shape = b.shape(store.value(id));
+        let p0 = host(store.value(id));
+        let num = numeric(&p0, |v| {
+            store
+                .set_value(&b, id, b.from_host(v, shape).unwrap())
+                .unwrap();
+            loss(&layer.forward(store, &x).unwrap())
+        });
+        store
+            .set_value(&b, id, b.from_host(&p0, shape).unwrap())
+            .unwrap();
+        assert_grad(&analytic, &num);
+    }
+}
+
+#[test]
+fn affine() {
+    let (b, mut rng, mut store) = (B::new(), NumpyRng::new(1), ParamStore::new());
+    let mut l = Affine::new(
+        &b,
+        &mut store,
+        "a",
+        randn(&mut rng, 4, 3),
+        randn(&mut rng, 1, 3),
+    )
+    .unwrap();
+    check_layer(&mut l, &mut store, Shape::new(5, 4), 3);
+}
+
+#[test]
+fn matmul_and_transposed() {
+    let (b, mut rng, mut store) = (B::new(), NumpyRng::new(2), ParamStore::new());
+    let mut l = MatMul::new(&b, &mut store, "m", randn(&mut rng, 4, 3)).unwrap();
+    check_layer(&mut l, &mut store, Shape::new(5, 4), 3);
+    let id = l.params()[0];
+    let mut lt = MatMul::transposed(&b, id);
+    check_layer(&mut lt, &mut store, Shape::new(5, 3), 4);
+}
+
+#[test]
+fn sigmoid() {
+    let b = B::new();
+    check_layer(
+        &mut Sigmoid::new(&b),
+        &mut ParamStore::new(),
+        Shape::new(4, 3),
+        3,
+    );
+}
+
+#[test]
+fn relu() {
+    let b = B::new();
+    check_layer(
+        &mut Relu::new(&b),
+        &mut ParamStore::new(),
+        Shape::new(4, 3),
+        3,
+    );
+}
+
+#[test]
+fn softmax() {
+    let b = B::new();
+    check_layer(
+        &mut Softmax::new(&b),
+        &mut ParamStore::new(),
+        Shape::new(4, 3),
+        3,
+    );
+}
+
+/// Checks dL/dx of a loss layer.
+fn check_loss(layer: &mut dyn LossLayer<B>, x_shape: Shape, labels: &[u32]) {
+    let b = B::new();
+    let x = randn(&mut NumpyRng::new(4), x_shape.rows, x_shape.cols);
+    let t = b.index_from_host(labels).unwrap();
+    layer.forward(&x, Labels::Index(&t)).unwrap();
+    let dx = layer.backward(1.0).unwrap();
+    let num = numeric(&host(&x), |v| {
+        let xv = b.from_host(v, x_shape).unwrap();
+        b.scalar(&layer.forward(&xv, Labels::Index(&t)).unwrap())
+            .unwrap()
+    });
+    assert_grad_tol(&host(&dx), &num, 1e-5);
+}
+
+#[test]
+fn softmax_with_loss() {
+    check_loss(
+        &mut SoftmaxWithLoss::new(&B::new()),
+        Shape::new(4, 3),
+        &[0, 2, 1, 2],
+    );
+}
+
+#[test]
+fn sigmoid_with_loss() {
+    check_loss(
+        &mut SigmoidWithLoss::new(&B::new()),
+        Shape::new(4, 1),
+        &[0, 1, 1, 0],
+    );
+}
+
+#[test]
+fn one_hot_labels_equal_index_labels() {
+    let b = B::new();
+    let x = randn(&mut NumpyRng::new(5), 3, 3);
+    let onehot = b
+        .from_f64(&[0., 1., 0., 0., 0., 1., 1., 0., 0.], Shape::new(3, 3))
+        .unwrap();
+    let idx = b.index_from_host(&[1, 2, 0]).unwrap();
+    let mut l = SoftmaxWithLoss::new(&b);
+    let a = b
+        .scalar(&l.forward(&x, Labels::OneHot(&onehot)).unwrap())
+        .unwrap();
+    let c = b
+        .scalar(&l.forward(&x, Labels::Index(&idx)).unwrap())
+        .unwrap();
+    assert_eq!(a, c);
+    let wrong = b.zeros(Shape::new(3, 2)).unwrap();
+    assert!(l.forward(&x, Labels::OneHot(&wrong)).is_err());
+}
+
+#[test]
+fn two_layer_net() {
+    let b = B::new();
+    let mut net = TwoLayerNet::new(&b, 2, 5, 3, &mut NumpyRng::new(6)).unwrap();
+    // Weights of 0.5·randn rather than the book's 0.01 so that every gradient is far from zero,
+    // yet no class probability is so small that the loss's 1e-7 matters.
+    let ids: Vec<_> = net.params().ids().collect();
+    let mut rng = NumpyRng::new(7);
+    for &id in &ids {
+        let s = b.shape(net.params().value(id));
+        let w: Vec<f64> = rng.randn_vec(s.len()).iter().map(|v| 0.5 * v).collect();
+        net.params_mut()
+            .set_value(&b, id, b.from_host(&w, s).unwrap())
+            .unwrap();
+    }
+    let x = randn(&mut rng, 6, 2);
+    let t = b.index_from_host(&[0, 1, 2, 2, 1, 0]).unwrap();
+    net.forward(&x, Labels::Index(&t)).unwrap();
+    net.backward().unwrap();
+    for id in ids {
+        let analytic = host(net.params().grad(id).unwrap());
+        let s = b.shape(net.params().value(id));
+        let p0 = host(net.params().value(id));
+        let num = numeric(&p0, |v| {
+            net.params_mut()
+                .set_value(&b, id, b.from_host(v, s).unwrap())
+                .unwrap();
+            b.scalar(&net.forward(&x, Labels::Index(&t)).unwrap())
+                .unwrap()
+        });
+        net.params_mut()
+            .set_value(&b, id, b.from_host(&p0, s).unwrap())
+            .unwrap();
+        assert_grad_tol(&analytic, &num, 1e-5);
+    }
+}
+
+#[test]
+fn backward_before_forward_is_an_error() {
+    let b = B::new();
+    let err = Sigmoid::new(&b)
+        .backward(&mut ParamStore::new(), &b.zeros(Shape::new(1, 1)).unwrap())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("backward called before forward"),
+        "{err}"
+    );
+}
+
+#[test]
+fn wrong_input_width_is_a_clear_error() {
+    let b = B::new();
+    let mut net = TwoLayerNet::new(&b, 2, 5, 3, &mut NumpyRng::new(6)).unwrap();
+    let err = net
+        .predict(&b.zeros(Shape::new(4, 3)).unwrap())
+        .unwrap_err();
+    assert!(err.to_string().contains("the net takes 2"), "{err}");
+    assert!(TwoLayerNet::new(&b, 2, 0, 3, &mut NumpyRng::new(6)).is_err());
+}
