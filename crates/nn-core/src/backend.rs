@@ -20,6 +20,8 @@ use std::fmt::Debug;
 ///
 /// Implemented by `nn_cpu::Cpu<E>` (ndarray) and `nn_cuda::Cuda<E>` (cuBLAS + NVRTC kernels).
 /// Backend values are cheap to clone (a handle to the device context).
+// `from_host(&self, ..)` reads as what it does: the backend value is the device the data goes to.
+#[allow(clippy::wrong_self_convention)]
 pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// The compute element type.
     type Elem: Float;

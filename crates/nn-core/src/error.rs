@@ -29,6 +29,20 @@ pub enum Error {
     /// A NaN or infinite value where finite numbers are required.
     #[error("{0} contains NaN or infinite values")]
     NonFinite(String),
+    /// The training loss became NaN or infinite.
+    #[error(
+        "the training loss became NaN or infinite by epoch {epoch}, iteration {iteration} \
+         (mean of the last {window} iterations): training stopped; try a smaller learning rate \
+         or gradient clipping"
+    )]
+    Diverged {
+        /// The epoch (from 1).
+        epoch: usize,
+        /// The iteration within the epoch (from 1) at which the loss was read.
+        iteration: usize,
+        /// How many iterations the mean covered.
+        window: usize,
+    },
     /// Empty data where some is required.
     #[error("{0} is empty")]
     Empty(String),

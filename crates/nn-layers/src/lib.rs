@@ -1,7 +1,7 @@
-//! `nn-layers`: the book's layers and its two-layer net, for any [`Backend`](nn_core::Backend).
+//! `nn-layers`: the book's layers and its two-layer net, for any [`Backend`].
 //!
 //! Every layer keeps its parameters' ids (`params`) and, after `backward`, their gradients are
-//! in the model's [`ParamStore`](nn_core::ParamStore) (`grads`), as in the book's
+//! in the model's [`ParamStore`] (`grads`), as in the book's
 //! `common/layers.py`. Layers never look inside a tensor: they call backend ops.
 //!
 //! ```

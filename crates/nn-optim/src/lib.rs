@@ -1,1 +1,307 @@
-//! placeholder
+//! `nn-optim`: the book's optimizers (`common/optimizer.py`), for any [`Backend`].
+//!
+//! Each optimizer updates every parameter that received a gradient this step, with the book's
+//! formulas evaluated in the book's order (so f64 runs match NumPy to rounding). Per-parameter
+//! state (velocities, squared sums, moments) is created lazily, indexed by [`ParamId`].
+//!
+//! ```
+//! use nn_core::{Backend, ParamStore, Shape};
+//! use nn_cpu::Cpu;
+//! use nn_optim::{Optimizer, Sgd};
+//! let b = Cpu::<f64>::new();
+//! let mut store = ParamStore::new();
+//! let w = store.add("w", b.from_f64(&[1.0, 2.0], Shape::row(2))?)?;
+//! store.accumulate_grad(&b, w, b.from_f64(&[0.5, -1.0], Shape::row(2))?)?;
+//! Sgd::new(0.1)?.update(&b, &mut store)?;
+//! assert_eq!(b.to_host(store.value(w))?, [0.95, 2.1]);
+//! # Ok::<(), nn_core::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+use nn_core::{Backend, Error, Float, ParamId, ParamStore, Result};
+
+/// Updates parameters from their gradients.
+pub trait Optimizer<B: Backend> {
+    /// One step over every parameter with a gradient this step (the book's `update(params, grads)`).
+    fn update(&mut self, backend: &B, params: &mut ParamStore<B>) -> Result<()>;
+}
+
+fn check_rate(what: &str, v: f64) -> Result<f64> {
+    if !v.is_finite() || v < 0.0 {
+        return Err(Error::invalid(format!(
+            "{what} must be a finite number ≥ 0, got {v}"
+        )));
+    }
+    Ok(v)
+}
+
+fn check_fraction(what: &str, v: f64) -> Result<f64> {
+    if !(0.0..1.0).contains(&v) {
+        return Err(Error::invalid(format!("{what} must be in [0, 1), got {v}")));
+    }
+    Ok(v)
+}
+
+/// Per-parameter state tensors, created as zeros of the parameter's shape on first use.
+#[derive(Debug, Clone)]
+struct State<B: Backend>(Vec<Option<B::Tensor>>);
+
+impl<B: Backend> Default for State<B> {
+    fn default() -> Self {
+        State(Vec::new())
+    }
+}
+
+impl<B: Backend> State<B> {
+    fn get(&mut self, b: &B, id: ParamId, like: &B::Tensor) -> Result<&mut B::Tensor> {
+        if self.0.len() <= id.0 {
+            self.0.resize(id.0 + 1, None);
+        }
+        let slot = &mut self.0[id.0];
+        if slot.is_none() {
+            *slot = Some(b.zeros(b.shape(like))?);
+        }
+        Ok(slot.as_mut().expect("just filled"))
+    }
+}
+
+/// Visits every parameter with a gradient this step.
+fn each<B: Backend>(
+    params: &mut ParamStore<B>,
+    mut f: impl FnMut(ParamId, &mut B::Tensor, &B::Tensor) -> Result<()>,
+) -> Result<()> {
+    let ids: Vec<ParamId> = params.ids().collect();
+    for id in ids {
+        if let Some((p, g)) = params.value_and_grad_mut(id) {
+            f(id, p, g)?;
+        }
+    }
+    Ok(())
+}
+
+/// Stochastic gradient descent: `param -= lr · grad`.
+#[derive(Debug, Clone)]
+pub struct Sgd {
+    /// Learning rate.
+    pub lr: f64,
+}
+
+impl Sgd {
+    /// SGD with learning rate `lr` (the book's default is 0.01).
+    pub fn new(lr: f64) -> Result<Self> {
+        Ok(Sgd {
+            lr: check_rate("learning rate", lr)?,
+        })
+    }
+}
+
+impl<B: Backend> Optimizer<B> for Sgd {
+    fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
+        let a = B::Elem::of(-self.lr);
+        each(params, |_, p, g| b.axpy(p, a, g))
+    }
+}
+
+/// Momentum SGD: `v = momentum · v - lr · grad; param += v`.
+#[derive(Debug, Clone)]
+pub struct Momentum<B: Backend> {
+    /// Learning rate.
+    pub lr: f64,
+    /// Momentum coefficient.
+    pub momentum: f64,
+    v: State<B>,
+}
+
+impl<B: Backend> Momentum<B> {
+    /// Momentum with the book's defaults being `lr = 0.01`, `momentum = 0.9`.
+    pub fn new(lr: f64, momentum: f64) -> Result<Self> {
+        Ok(Momentum {
+            lr: check_rate("learning rate", lr)?,
+            momentum: check_fraction("momentum", momentum)?,
+            v: State::default(),
+        })
+    }
+}
+
+impl<B: Backend> Optimizer<B> for Momentum<B> {
+    fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
+        let (m, lr) = (B::Elem::of(self.momentum), B::Elem::of(-self.lr));
+        each(params, |id, p, g| {
+            let v = self.v.get(b, id, p)?;
+            b.axpby(v, lr, g, m)?;
+            b.axpy(p, B::Elem::of(1.0), v)
+        })
+    }
+}
+
+/// Nesterov's accelerated gradient, as the book writes it
+/// (<https://arxiv.org/abs/1212.0901>): `v = m·v - lr·g; p += m²·v; p -= (1 + m)·lr·g`.
+#[derive(Debug, Clone)]
+pub struct Nesterov<B: Backend> {
+    /// Learning rate.
+    pub lr: f64,
+    /// Momentum coefficient.
+    pub momentum: f64,
+    v: State<B>,
+}
+
+impl<B: Backend> Nesterov<B> {
+    /// Nesterov with the book's defaults being `lr = 0.01`, `momentum = 0.9`.
+    pub fn new(lr: f64, momentum: f64) -> Result<Self> {
+        Ok(Nesterov {
+            lr: check_rate("learning rate", lr)?,
+            momentum: check_fraction("momentum", momentum)?,
+            v: State::default(),
+        })
+    }
+}
+
+impl<B: Backend> Optimizer<B> for Nesterov<B> {
+    fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
+        let m = self.momentum;
+        let e = B::Elem::of;
+        each(params, |id, p, g| {
+            let v = self.v.get(b, id, p)?;
+            b.scale(v, e(m))?;
+            b.axpy(v, e(-self.lr), g)?;
+            b.axpy(p, e(m * m), v)?;
+            b.axpy(p, e(-((1.0 + m) * self.lr)), g)
+        })
+    }
+}
+
+/// AdaGrad: `h += g²; param -= lr · g / (sqrt(h) + 1e-7)`.
+#[derive(Debug, Clone)]
+pub struct AdaGrad<B: Backend> {
+    /// Learning rate.
+    pub lr: f64,
+    h: State<B>,
+}
+
+impl<B: Backend> AdaGrad<B> {
+    /// AdaGrad with learning rate `lr` (the book's default is 0.01).
+    pub fn new(lr: f64) -> Result<Self> {
+        Ok(AdaGrad {
+            lr: check_rate("learning rate", lr)?,
+            h: State::default(),
+        })
+    }
+}
+
+impl<B: Backend> Optimizer<B> for AdaGrad<B> {
+    fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
+        let e = B::Elem::of;
+        each(params, |id, p, g| {
+            let h = self.h.get(b, id, p)?;
+            b.add_square(h, g, e(1.0))?;
+            b.adaptive_step(p, g, h, e(self.lr), e(1e-7))
+        })
+    }
+}
+
+/// RMSprop: `h = decay · h + (1 - decay) · g²; param -= lr · g / (sqrt(h) + 1e-7)`.
+#[derive(Debug, Clone)]
+pub struct RmsProp<B: Backend> {
+    /// Learning rate.
+    pub lr: f64,
+    /// Decay of the running mean of squares.
+    pub decay_rate: f64,
+    h: State<B>,
+}
+
+impl<B: Backend> RmsProp<B> {
+    /// RMSprop with the book's defaults being `lr = 0.01`, `decay_rate = 0.99`.
+    pub fn new(lr: f64, decay_rate: f64) -> Result<Self> {
+        Ok(RmsProp {
+            lr: check_rate("learning rate", lr)?,
+            decay_rate: check_fraction("decay rate", decay_rate)?,
+            h: State::default(),
+        })
+    }
+}
+
+impl<B: Backend> Optimizer<B> for RmsProp<B> {
+    fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
+        let e = B::Elem::of;
+        each(params, |id, p, g| {
+            let h = self.h.get(b, id, p)?;
+            b.scale(h, e(self.decay_rate))?;
+            b.add_square(h, g, e(1.0 - self.decay_rate))?;
+            b.adaptive_step(p, g, h, e(self.lr), e(1e-7))
+        })
+    }
+}
+
+/// Adam (<http://arxiv.org/abs/1412.6980v8>) as the book writes it: bias correction folded into
+/// `lr_t = lr · sqrt(1 - β₂ᵗ) / (1 - β₁ᵗ)`, and `1e-7` in the denominator.
+#[derive(Debug, Clone)]
+pub struct Adam<B: Backend> {
+    /// Learning rate.
+    pub lr: f64,
+    /// Decay of the first moment.
+    pub beta1: f64,
+    /// Decay of the second moment.
+    pub beta2: f64,
+    iter: i32,
+    m: State<B>,
+    v: State<B>,
+}
+
+impl<B: Backend> Adam<B> {
+    /// Adam with the book's defaults being `lr = 0.001`, `beta1 = 0.9`, `beta2 = 0.999`.
+    pub fn new(lr: f64, beta1: f64, beta2: f64) -> Result<Self> {
+        Ok(Adam {
+            lr: check_rate("learning rate", lr)?,
+            beta1: check_fraction("beta1", beta1)?,
+            beta2: check_fraction("beta2", beta2)?,
+            iter: 0,
+            m: State::default(),
+            v: State::default(),
+        })
+    }
+}
+
+impl<B: Backend> Optimizer<B> for Adam<B> {
+    fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
+        self.iter += 1;
+        let lr_t = self.lr * (1.0 - self.beta2.powi(self.iter)).sqrt()
+            / (1.0 - self.beta1.powi(self.iter));
+        let e = B::Elem::of;
+        let (m, v) = (&mut self.m, &mut self.v);
+        each(params, |id, p, g| {
+            let mi = m.get(b, id, p)?;
+            b.lerp(mi, g, e(1.0 - self.beta1))?;
+            let vi = v.get(b, id, p)?;
+            b.lerp_square(vi, g, e(1.0 - self.beta2))?;
+            b.adaptive_step(p, mi, vi, e(lr_t), e(1e-7))
+        })
+    }
+}
+
+/// The optimizers by name, for command lines: `sgd`, `momentum`, `nesterov`, `adagrad`,
+/// `rmsprop`, `adam`, each with the book's defaults apart from `lr`.
+pub fn by_name<B: Backend>(name: &str, lr: f64) -> Result<Box<dyn Optimizer<B>>> {
+    Ok(match name {
+        "sgd" => Box::new(Sgd::new(lr)?),
+        "momentum" => Box::new(Momentum::new(lr, 0.9)?),
+        "nesterov" => Box::new(Nesterov::new(lr, 0.9)?),
+        "adagrad" => Box::new(AdaGrad::new(lr)?),
+        "rmsprop" => Box::new(RmsProp::new(lr, 0.99)?),
+        "adam" => Box::new(Adam::new(lr, 0.9, 0.999)?),
+        _ => {
+            return Err(Error::invalid(format!(
+                "unknown optimizer {name:?}: expected one of {}",
+                NAMES.join(", ")
+            )))
+        }
+    })
+}
+
+/// Names accepted by [`by_name`].
+pub const NAMES: [&str; 6] = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"];
+
+impl<B: Backend, O: Optimizer<B> + ?Sized> Optimizer<B> for Box<O> {
+    fn update(&mut self, backend: &B, params: &mut ParamStore<B>) -> Result<()> {
+        (**self).update(backend, params)
+    }
+}

@@ -1,1 +1,21 @@
-//! placeholder
+//! `nn-train`: everything around the model in the book's chapter 1.
+//!
+//! - [`spiral`]: the spiral data set, drawn from the NumPy-compatible stream;
+//! - [`Dataset`]: host data, checked once (shapes, labels, finite values);
+//! - [`Trainer`]: the book's `fit` with its loss log, gradient clipping and plot;
+//! - [`clip_grads`], [`remove_duplicate`]: the book's helpers;
+//! - [`eval`]: accuracy and the decision boundary, predicted in bounded chunks;
+//! - [`io`]: atomic file writes; `plot` (feature `plot`): figures as PNG or SVG.
+#![warn(missing_docs)]
+
+mod clip;
+mod data;
+pub mod eval;
+pub mod io;
+#[cfg(feature = "plot")]
+pub mod plot;
+mod trainer;
+
+pub use clip::{clip_grads, remove_duplicate};
+pub use data::{spiral, Dataset, DeviceData, Shuffle};
+pub use trainer::{FitOptions, Output, Trainer};

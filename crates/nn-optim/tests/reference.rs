@@ -1,0 +1,131 @@
+//! Each optimizer against the book's NumPy code: three updates of one parameter, lr = 0.1.
+//!
+//! Values from (in `../shared/reference`):
+//! ```text
+//! python3 -c "
+//! import numpy as np, book_ch01 as b
+//! gs=[np.array([[0.1,-0.2],[0.3,0.05]]),np.array([[-0.4,0.2],[0.0,1.5]]),np.array([[0.25,0.25],[-0.75,0.5]])]
+//! for name in ['sgd','momentum','nesterov','adagrad','rmsprop','adam']:
+//!     p=np.array([[0.5,-1.0],[2.0,0.1]])
+//!     o=b.OPTIMIZERS[name](lr=0.1)
+//!     for g in gs: o.update([p],[g.copy()])
+//!     print(name, p.ravel().tolist())"
+//! ```
+//! Tolerance: 1e-14 relative in f64 (the same formulas in the same order), 1e-5 in f32.
+
+use approx::assert_relative_eq;
+use nn_core::{Backend, Float, ParamStore, Shape};
+use nn_cpu::Cpu;
+use nn_optim::{by_name, Optimizer};
+
+const GRADS: [[f64; 4]; 3] = [
+    [0.1, -0.2, 0.3, 0.05],
+    [-0.4, 0.2, 0.0, 1.5],
+    [0.25, 0.25, -0.75, 0.5],
+];
+
+const EXPECTED: [(&str, [f64; 4]); 6] = [
+    ("sgd", [0.505, -1.025, 2.045, -0.10500000000000002]),
+    ("momentum", [0.5239, -1.0088, 1.9937, -0.24855000000000008]),
+    (
+        "nesterov",
+        [
+            0.5288590000000001,
+            -1.0546280000000001,
+            2.080397,
+            -0.5718255000000001,
+        ],
+    ),
+    (
+        "adagrad",
+        [
+            0.4451667525011918,
+            -1.0369373034280358,
+            1.9928476909275967,
+            -0.13155125910309726,
+        ],
+    ),
+    (
+        "rmsprop",
+        [
+            -0.05005676048576568,
+            -1.3739449134997546,
+            1.92975575505786,
+            -2.216933088337328,
+        ],
+    ),
+    (
+        "adam",
+        [
+            0.45979657455287043,
+            -0.9506359309535518,
+            1.8730964581456278,
+            -0.1529734158197993,
+        ],
+    ),
+];
+
+fn run<E: Float>(name: &str) -> Vec<f64> {
+    let b = Cpu::<E>::new();
+    let s = Shape::new(2, 2);
+    let mut store = ParamStore::new();
+    let id = store
+        .add("p", b.from_f64(&[0.5, -1.0, 2.0, 0.1], s).unwrap())
+        .unwrap();
+    let mut opt = by_name::<Cpu<E>>(name, 0.1).unwrap();
+    for g in GRADS {
+        store.zero_grads();
+        store
+            .accumulate_grad(&b, id, b.from_f64(&g, s).unwrap())
+            .unwrap();
+        opt.update(&b, &mut store).unwrap();
+    }
+    b.to_host(store.value(id))
+        .unwrap()
+        .iter()
+        .map(|v| v.f64())
+        .collect()
+}
+
+#[test]
+fn f64_matches_numpy() {
+    for (name, want) in EXPECTED {
+        for (g, w) in run::<f64>(name).iter().zip(want) {
+            assert_relative_eq!(*g, w, max_relative = 1e-14);
+        }
+    }
+}
+
+#[test]
+fn f32_matches_numpy() {
+    for (name, want) in EXPECTED {
+        for (g, w) in run::<f32>(name).iter().zip(want) {
+            assert_relative_eq!(*g, w, max_relative = 1e-5);
+        }
+    }
+}
+
+#[test]
+fn bad_hyperparameters_are_refused() {
+    for lr in [-0.1, f64::NAN, f64::INFINITY] {
+        let err = by_name::<Cpu<f32>>("sgd", lr).err().expect("refused");
+        assert!(err.to_string().contains("learning rate"), "{err}");
+    }
+    let err = by_name::<Cpu<f32>>("adamw", 0.1).err().expect("refused");
+    assert!(err.to_string().contains("expected one of sgd"), "{err}");
+    assert!(nn_optim::Momentum::<Cpu<f32>>::new(0.1, 1.5).is_err());
+}
+
+#[test]
+fn parameters_without_gradient_are_left_alone() {
+    let b = Cpu::<f64>::new();
+    let mut store = ParamStore::new();
+    let id = store
+        .add("p", b.from_f64(&[1.0], Shape::scalar()).unwrap())
+        .unwrap();
+    by_name::<Cpu<f64>>("adam", 0.1)
+        .unwrap()
+        .update(&b, &mut store)
+        .unwrap();
+    assert_eq!(b.to_host(store.value(id)).unwrap(), [1.0]);
+}

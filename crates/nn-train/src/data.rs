@@ -1,0 +1,204 @@
+//! Data sets on the host, checked once, and their copies on the device.
+
+use nn_core::{Backend, Error, NumpyRng, Result, Shape};
+
+/// A classification data set on the host: `rows × cols` inputs and one class label per row.
+///
+/// Built only through checking constructors, so a `Dataset` always has finite inputs, at least
+/// one row, and labels below `classes`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    x: Vec<f64>,
+    cols: usize,
+    labels: Vec<u32>,
+    classes: usize,
+}
+
+impl Dataset {
+    /// Inputs `x` (row-major, `cols` per row) with class indices `labels` in `0..classes`.
+    pub fn new(x: Vec<f64>, cols: usize, labels: Vec<u32>, classes: usize) -> Result<Self> {
+        if x.is_empty() || cols == 0 {
+            return Err(Error::Empty("the input data x".into()));
+        }
+        if x.len() % cols != 0 {
+            return Err(Error::shape(
+                "Dataset",
+                format!("{} values do not make rows of {cols}", x.len()),
+            ));
+        }
+        let rows = x.len() / cols;
+        if rows != labels.len() {
+            return Err(Error::shape(
+                "Dataset",
+                format!("x has {rows} rows but t has {}", labels.len()),
+            ));
+        }
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite(format!(
+                "x (row {}, column {})",
+                i / cols,
+                i % cols
+            )));
+        }
+        if let Some(row) = labels.iter().position(|&l| l as usize >= classes) {
+            return Err(Error::LabelOutOfRange {
+                label: labels[row] as usize,
+                row,
+                classes,
+            });
+        }
+        Ok(Dataset {
+            x,
+            cols,
+            labels,
+            classes,
+        })
+    }
+
+    /// Inputs with one-hot targets `t` (`rows × classes`), as the book's `spiral.load_data`
+    /// returns them. Each row of `t` must hold a single 1 and zeros elsewhere.
+    pub fn from_one_hot(x: Vec<f64>, cols: usize, t: &[f64], classes: usize) -> Result<Self> {
+        if classes == 0 || t.len() % classes != 0 {
+            return Err(Error::shape(
+                "Dataset",
+                format!(
+                    "{} target values do not make rows of {classes} classes",
+                    t.len()
+                ),
+            ));
+        }
+        let mut labels = Vec::with_capacity(t.len() / classes);
+        for (row, r) in t.chunks_exact(classes).enumerate() {
+            let ones: Vec<usize> = (0..classes).filter(|&j| r[j] == 1.0).collect();
+            if ones.len() != 1 || r.iter().any(|&v| v != 0.0 && v != 1.0) {
+                return Err(Error::invalid(format!(
+                    "row {row} of t is not one-hot: {r:?}"
+                )));
+            }
+            labels.push(ones[0] as u32);
+        }
+        Self::new(x, cols, labels, classes)
+    }
+
+    /// Number of rows (samples).
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    /// Always false: a `Dataset` has at least one row.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    /// Width of an input row.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+    /// Inputs, row-major.
+    pub fn x(&self) -> &[f64] {
+        &self.x
+    }
+    /// Class labels.
+    pub fn labels(&self) -> &[u32] {
+        &self.labels
+    }
+    /// One row of inputs.
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.x[i * self.cols..(i + 1) * self.cols]
+    }
+    /// The targets as one-hot rows (`len × classes`).
+    pub fn one_hot(&self) -> Vec<f64> {
+        let mut t = vec![0.0; self.len() * self.classes];
+        for (i, &l) in self.labels.iter().enumerate() {
+            t[i * self.classes + l as usize] = 1.0;
+        }
+        t
+    }
+
+    /// Copies the data set to `backend`'s device once, converting inputs to its element type.
+    pub fn to_device<B: Backend>(&self, backend: &B) -> Result<DeviceData<B>> {
+        Ok(DeviceData {
+            x: backend.from_f64(&self.x, Shape::new(self.len(), self.cols))?,
+            t: backend.index_from_host(&self.labels)?,
+            len: self.len(),
+        })
+    }
+}
+
+/// A data set resident on a backend's device; batches are gathered from it there.
+#[derive(Clone, Debug)]
+pub struct DeviceData<B: Backend> {
+    /// Inputs, `len × cols`.
+    pub x: B::Tensor,
+    /// Class labels.
+    pub t: B::Index,
+    /// Number of rows.
+    pub len: usize,
+}
+
+/// The book's spiral data set (`dataset/spiral.py`): three interleaved arms of 100 points each.
+pub mod spiral {
+    use super::Dataset;
+    use nn_core::NumpyRng;
+
+    /// Points per class.
+    pub const N: usize = 100;
+    /// Input dimension.
+    pub const DIM: usize = 2;
+    /// Number of classes.
+    pub const CLS_NUM: usize = 3;
+
+    /// `load_data(seed)` as the book calls it: seeds a fresh NumPy-compatible stream.
+    /// To go on drawing from the same stream (initial weights, shuffles), use [`load_data_from`].
+    pub fn load_data(seed: u32) -> Dataset {
+        load_data_from(&mut NumpyRng::new(seed))
+    }
+
+    /// The spiral drawn from `rng`, which then continues where the book's stream would.
+    pub fn load_data_from(rng: &mut NumpyRng) -> Dataset {
+        let mut x = vec![0.0; N * CLS_NUM * DIM];
+        let mut labels = vec![0u32; N * CLS_NUM];
+        for j in 0..CLS_NUM {
+            for i in 0..N {
+                let rate = i as f64 / N as f64;
+                let radius = 1.0 * rate;
+                let theta = j as f64 * 4.0 + 4.0 * rate + rng.randn() * 0.2;
+                let ix = N * j + i;
+                x[ix * DIM] = radius * theta.sin();
+                x[ix * DIM + 1] = radius * theta.cos();
+                labels[ix] = j as u32;
+            }
+        }
+        Dataset::new(x, DIM, labels, CLS_NUM).expect("the spiral is finite and labelled")
+    }
+}
+
+/// The book's shuffle, as indices: `x = x[perm]` composes each epoch's permutation with the
+/// order so far, so the order is kept on the host and uploaded once per epoch.
+#[derive(Clone, Debug)]
+pub struct Shuffle {
+    order: Vec<u32>,
+}
+
+impl Shuffle {
+    /// The identity order over `n` rows.
+    pub fn new(n: usize) -> Self {
+        Shuffle {
+            order: (0..n as u32).collect(),
+        }
+    }
+
+    /// Draws `np.random.permutation(n)` and applies it as the book's `x = x[idx]` does.
+    pub fn next_epoch(&mut self, rng: &mut NumpyRng) -> &[u32] {
+        let perm = rng.permutation(self.order.len());
+        self.order = perm.iter().map(|&i| self.order[i]).collect();
+        &self.order
+    }
+
+    /// The current order: row `k` of the shuffled data is row `order()[k]` of the original.
+    pub fn order(&self) -> &[u32] {
+        &self.order
+    }
+}

@@ -1,0 +1,117 @@
+//! Prediction over host data in bounded chunks: classes, accuracy, the decision boundary.
+
+use crate::Dataset;
+use nn_core::{Backend, Error, Result, Shape};
+use nn_layers::Model;
+
+/// Rows predicted per chunk: bounds memory whatever the number of points.
+pub const CHUNK_ROWS: usize = 1 << 16;
+
+/// The predicted class (`argmax` of the scores) of every row of `x` (`cols` per row).
+pub fn predict_classes<B: Backend, M: Model<B> + ?Sized>(
+    model: &mut M,
+    x: &[f64],
+    cols: usize,
+) -> Result<Vec<u32>> {
+    if cols != model.input_size() {
+        return Err(Error::shape(
+            "predict_classes",
+            format!(
+                "rows of {cols} values; the model takes {}",
+                model.input_size()
+            ),
+        ));
+    }
+    let b = model.backend().clone();
+    let mut out = Vec::with_capacity(x.len() / cols.max(1));
+    for chunk in x.chunks(CHUNK_ROWS * cols) {
+        let t = b.from_f64(chunk, Shape::new(chunk.len() / cols, cols))?;
+        let scores = model.predict(&t)?;
+        out.extend(b.index_to_host(&b.argmax_rows(&scores)?)?);
+    }
+    Ok(out)
+}
+
+/// The fraction of rows of `data` whose predicted class is the label.
+pub fn accuracy<B: Backend, M: Model<B> + ?Sized>(model: &mut M, data: &Dataset) -> Result<f64> {
+    let pred = predict_classes(model, data.x(), data.cols())?;
+    let hits = pred
+        .iter()
+        .zip(data.labels())
+        .filter(|(p, l)| p == l)
+        .count();
+    Ok(hits as f64 / data.len() as f64)
+}
+
+/// The predicted class at every point of a grid over the data (the book's decision-boundary
+/// figure): `np.meshgrid(np.arange(x_min, x_max, h), np.arange(y_min, y_max, h))`.
+#[derive(Clone, Debug)]
+pub struct Boundary {
+    /// First grid coordinate on the x axis.
+    pub x_min: f64,
+    /// First grid coordinate on the y axis.
+    pub y_min: f64,
+    /// Grid step.
+    pub h: f64,
+    /// Points along x.
+    pub nx: usize,
+    /// Points along y.
+    pub ny: usize,
+    /// `ny × nx` classes, row-major (row = y).
+    pub classes: Vec<u8>,
+}
+
+fn arange_len(start: f64, stop: f64, h: f64) -> usize {
+    ((stop - start) / h).ceil().max(0.0) as usize
+}
+
+/// Predicts the class on a grid of step `h` over the 2-D inputs of `data`, margin 0.1, as the
+/// book does, in chunks of [`CHUNK_ROWS`] points.
+pub fn decision_boundary<B: Backend, M: Model<B> + ?Sized>(
+    model: &mut M,
+    data: &Dataset,
+    h: f64,
+) -> Result<Boundary> {
+    if data.cols() != 2 {
+        return Err(Error::invalid("a decision boundary needs 2-D inputs"));
+    }
+    if !(h.is_finite() && h > 0.0) {
+        return Err(Error::invalid(format!("grid step must be > 0, got {h}")));
+    }
+    let range = |c: usize| {
+        let v = data.x().iter().skip(c).step_by(2);
+        let lo = v.clone().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.copied().fold(f64::NEG_INFINITY, f64::max);
+        (lo - 0.1, hi + 0.1)
+    };
+    let ((x0, x1), (y0, y1)) = (range(0), range(1));
+    let (nx, ny) = (arange_len(x0, x1, h), arange_len(y0, y1, h));
+    let total = nx * ny;
+    let b = model.backend().clone();
+    let mut classes = Vec::with_capacity(total);
+    let mut buf = Vec::with_capacity(CHUNK_ROWS * 2);
+    let mut k = 0;
+    while k < total {
+        let n = CHUNK_ROWS.min(total - k);
+        buf.clear();
+        for p in k..k + n {
+            buf.push(x0 + (p % nx) as f64 * h);
+            buf.push(y0 + (p / nx) as f64 * h);
+        }
+        let scores = model.predict(&b.from_f64(&buf, Shape::new(n, 2))?)?;
+        classes.extend(
+            b.index_to_host(&b.argmax_rows(&scores)?)?
+                .iter()
+                .map(|&c| c as u8),
+        );
+        k += n;
+    }
+    Ok(Boundary {
+        x_min: x0,
+        y_min: y0,
+        h,
+        nx,
+        ny,
+        classes,
+    })
+}

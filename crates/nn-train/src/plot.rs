@@ -1,0 +1,232 @@
+//! Figures: the loss curve, the decision boundary, the spiral's scatter plot (PNG or SVG).
+//!
+//! Text needs a TrueType font. One is looked up once, from `NN_FONT` (a `.ttf` path) or common
+//! system locations; without one, figures are drawn without text and a notice is printed once.
+
+use crate::eval::Boundary;
+use crate::io::render_atomic;
+use crate::Dataset;
+use nn_core::{Error, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// Figure size in pixels (matplotlib's default 6.4 × 4.8 inches at 100 dpi).
+pub const SIZE: (u32, u32) = (640, 480);
+
+const FONT_PATHS: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/liberation-sans/LiberationSans-Regular.ttf",
+    "/Library/Fonts/Arial.ttf",
+    "C:\\Windows\\Fonts\\arial.ttf",
+];
+
+/// Whether a font was found for the figures' text (looked up once).
+pub fn font_available() -> bool {
+    static FONT: OnceLock<bool> = OnceLock::new();
+    *FONT.get_or_init(|| {
+        let env = std::env::var("NN_FONT").ok();
+        let candidates = env
+            .iter()
+            .map(String::as_str)
+            .chain(FONT_PATHS.iter().copied());
+        for p in candidates {
+            if let Ok(bytes) = std::fs::read(p) {
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
+                    return true;
+                }
+            }
+        }
+        eprintln!(
+            "note: no TrueType font found (set NN_FONT to a .ttf file); figures have no text"
+        );
+        false
+    })
+}
+
+fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(format!("drawing failed: {e}")),
+    }
+}
+
+/// Renders `draw` into `path` as PNG or SVG (by extension), atomically.
+fn render(
+    path: &Path,
+    draw: impl Fn(DrawingArea<BitMapBackend, Shift>) -> Result<()>,
+    draw_svg: impl Fn(DrawingArea<SVGBackend, Shift>) -> Result<()>,
+) -> Result<()> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    render_atomic(path, |tmp| match ext.as_str() {
+        "png" => draw(BitMapBackend::new(tmp, SIZE).into_drawing_area()),
+        "svg" => draw_svg(SVGBackend::new(tmp, SIZE).into_drawing_area()),
+        _ => Err(Error::invalid(format!(
+            "{}: figures are written as .png or .svg",
+            path.display()
+        ))),
+    })
+}
+
+/// The book's loss plot: x `iterations (x{eval_interval})`, y `loss`, optional y-limits.
+pub fn loss_curve(
+    path: &Path,
+    losses: &[f64],
+    eval_interval: usize,
+    ylim: Option<(f64, f64)>,
+) -> Result<()> {
+    if losses.is_empty() {
+        return Err(Error::Empty("the loss list (nothing was recorded)".into()));
+    }
+    let (lo, hi) = ylim.unwrap_or_else(|| {
+        let lo = losses.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = losses.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let pad = ((hi - lo) * 0.05).max(1e-3);
+        (lo - pad, hi + pad)
+    });
+    let xlabel = format!("iterations (x{eval_interval})");
+    macro_rules! draw {
+        ($root:expr) => {{
+            let root = $root;
+            root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+            let text = font_available();
+            let mut chart = ChartBuilder::on(&root);
+            chart.margin(15);
+            if text {
+                chart.x_label_area_size(40).y_label_area_size(50);
+            }
+            let mut chart = chart
+                .build_cartesian_2d(0f64..(losses.len().max(2) - 1) as f64, lo..hi)
+                .map_err(|e| plot_err(path, e))?;
+            let mut mesh = chart.configure_mesh();
+            mesh.disable_mesh();
+            if text {
+                mesh.x_desc(xlabel.as_str()).y_desc("loss");
+            } else {
+                mesh.x_labels(0).y_labels(0);
+            }
+            mesh.draw().map_err(|e| plot_err(path, e))?;
+            chart
+                .draw_series(LineSeries::new(
+                    losses.iter().enumerate().map(|(i, &l)| (i as f64, l)),
+                    RGBColor(31, 119, 180).stroke_width(2),
+                ))
+                .map_err(|e| plot_err(path, e))?;
+            root.present().map_err(|e| plot_err(path, e))
+        }};
+    }
+    render(path, |root| draw!(root), |root| draw!(root))
+}
+
+/// matplotlib's default colours C0, C1, C2 for the data points.
+const POINTS: [RGBColor; 3] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+];
+/// Light viridis tones for the class regions (the book's `contourf` default colour map).
+const REGIONS: [RGBColor; 3] = [
+    RGBColor(178, 160, 196),
+    RGBColor(150, 206, 202),
+    RGBColor(254, 244, 160),
+];
+
+/// Draws the data points with the book's markers `o`, `x`, `^` per class, mapping data
+/// coordinates into the drawing area by `to_px`.
+fn draw_points<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &Dataset,
+    to_px: impl Fn(f64, f64) -> (i32, i32),
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    for (i, &label) in data.labels().iter().enumerate() {
+        let r = data.row(i);
+        let p = to_px(r[0], r[1]);
+        let c = POINTS[label as usize % POINTS.len()];
+        match label % 3 {
+            0 => root.draw(&Circle::new(p, 4, c.filled()))?,
+            1 => root.draw(&Cross::new(p, 4, c.stroke_width(2)))?,
+            _ => root.draw(&TriangleMarker::new(p, 5, c.filled()))?,
+        }
+    }
+    Ok(())
+}
+
+/// The spiral's scatter plot (the book's figure 1-31): one marker shape per class.
+pub fn scatter(path: &Path, data: &Dataset) -> Result<()> {
+    if data.cols() != 2 {
+        return Err(Error::invalid("a scatter plot needs 2-D inputs"));
+    }
+    let range = |c: usize| {
+        let v = data.x().iter().skip(c).step_by(2);
+        let lo = v.clone().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.copied().fold(f64::NEG_INFINITY, f64::max);
+        (lo - 0.1)..(hi + 0.1)
+    };
+    let (xr, yr) = (range(0), range(1));
+    macro_rules! draw {
+        ($root:expr) => {{
+            let root = $root;
+            root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+            let text = if font_available() { 30 } else { 0 };
+            let mut chart = ChartBuilder::on(&root)
+                .margin(15)
+                .x_label_area_size(text)
+                .y_label_area_size(text + 10)
+                .build_cartesian_2d(xr.clone(), yr.clone())
+                .map_err(|e| plot_err(path, e))?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_labels(if font_available() { 5 } else { 0 })
+                .y_labels(if font_available() { 5 } else { 0 })
+                .draw()
+                .map_err(|e| plot_err(path, e))?;
+            let area = chart.plotting_area().clone();
+            let to_px = |x: f64, y: f64| area.map_coordinate(&(x, y));
+            draw_points(&root, data, to_px).map_err(|e| plot_err(path, e))?;
+            root.present().map_err(|e| plot_err(path, e))
+        }};
+    }
+    render(path, |root| draw!(root), |root| draw!(root))
+}
+
+/// The book's decision-boundary figure: class regions, then the data points, axes off.
+pub fn decision_boundary(path: &Path, b: &Boundary, data: &Dataset) -> Result<()> {
+    if b.nx == 0 || b.ny == 0 {
+        return Err(Error::Empty("the decision-boundary grid".into()));
+    }
+    let (w, h) = SIZE;
+    let (span_x, span_y) = (b.nx as f64 * b.h, b.ny as f64 * b.h);
+    let to_px = |x: f64, y: f64| {
+        (
+            ((x - b.x_min) / span_x * w as f64) as i32,
+            ((1.0 - (y - b.y_min) / span_y) * h as f64) as i32,
+        )
+    };
+    macro_rules! draw {
+        ($root:expr) => {{
+            let root = $root;
+            for py in 0..h {
+                let gy = ((1.0 - (py as f64 + 0.5) / h as f64) * b.ny as f64) as usize;
+                let gy = gy.min(b.ny - 1);
+                for px in 0..w {
+                    let gx = (((px as f64 + 0.5) / w as f64) * b.nx as f64) as usize;
+                    let c = b.classes[gy * b.nx + gx.min(b.nx - 1)];
+                    root.draw_pixel((px as i32, py as i32), &REGIONS[c as usize % 3])
+                        .map_err(|e| plot_err(path, e))?;
+                }
+            }
+            draw_points(&root, data, to_px).map_err(|e| plot_err(path, e))?;
+            root.present().map_err(|e| plot_err(path, e))
+        }};
+    }
+    render(path, |root| draw!(root), |root| draw!(root))
+}

@@ -1,0 +1,265 @@
+//! The book's `Trainer` (`common/trainer.py`): fit, loss log, gradient clipping, plot.
+
+use crate::{clip_grads, Dataset, Shuffle};
+use indicatif::{ProgressBar, ProgressStyle};
+use nn_core::{Backend, Error, Float, NumpyRng, Result, Shape};
+use nn_layers::{Labels, Model};
+use nn_optim::Optimizer;
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+/// What `fit` prints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Output {
+    /// The book's lines; on a terminal (and not under CI) a progress bar too.
+    #[default]
+    Auto,
+    /// The book's lines only.
+    Lines,
+    /// Nothing.
+    Silent,
+}
+
+/// `fit`'s options, with the book's defaults.
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    /// Epochs (passes over the data). Default 10; 0 trains nothing.
+    pub max_epoch: usize,
+    /// Rows per batch. Default 32; the remainder of `len / batch_size` is dropped each epoch.
+    pub batch_size: usize,
+    /// Clip the global gradient norm to this value. Default `None`.
+    pub max_grad: Option<f64>,
+    /// Record (and print) the mean loss every this many iterations. Default `Some(20)`.
+    pub eval_interval: Option<usize>,
+    /// What to print.
+    pub output: Output,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            max_epoch: 10,
+            batch_size: 32,
+            max_grad: None,
+            eval_interval: Some(20),
+            output: Output::Auto,
+        }
+    }
+}
+
+/// Trains a [`Model`] with an [`Optimizer`], on whatever backend the model lives on.
+///
+/// ```
+/// use nn_core::NumpyRng;
+/// use nn_cpu::Cpu;
+/// use nn_layers::TwoLayerNet;
+/// use nn_optim::Sgd;
+/// use nn_train::{spiral, FitOptions, Output, Trainer};
+///
+/// let mut rng = NumpyRng::new(1984);
+/// let data = spiral::load_data_from(&mut rng);
+/// let model = TwoLayerNet::new(&Cpu::<f32>::new(), 2, 10, 3, &mut rng)?;
+/// let mut trainer = Trainer::new(model, Sgd::new(1.0)?);
+/// let opts = FitOptions { max_epoch: 3, batch_size: 30, eval_interval: Some(10), output: Output::Silent, ..Default::default() };
+/// trainer.fit(&data, &opts, &mut rng)?;
+/// assert_eq!(trainer.loss_list().len(), 3);
+/// # Ok::<(), nn_core::Error>(())
+/// ```
+pub struct Trainer<B: Backend, M: Model<B>, O: Optimizer<B>> {
+    model: M,
+    optimizer: O,
+    loss_list: Vec<f64>,
+    eval_interval: usize,
+    current_epoch: usize,
+    _backend: std::marker::PhantomData<B>,
+}
+
+impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
+    /// A trainer for `model` with `optimizer`.
+    pub fn new(model: M, optimizer: O) -> Self {
+        Trainer {
+            model,
+            optimizer,
+            loss_list: Vec::new(),
+            eval_interval: 20,
+            current_epoch: 0,
+            _backend: std::marker::PhantomData,
+        }
+    }
+
+    /// The mean losses recorded every `eval_interval` iterations.
+    pub fn loss_list(&self) -> &[f64] {
+        &self.loss_list
+    }
+    /// The model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+    /// The model, mutable (to predict, save or load).
+    pub fn model_mut(&mut self) -> &mut M {
+        &mut self.model
+    }
+    /// The model and the optimizer back.
+    pub fn into_inner(self) -> (M, O) {
+        (self.model, self.optimizer)
+    }
+    /// Epochs trained so far, over all calls to `fit`.
+    pub fn current_epoch(&self) -> usize {
+        self.current_epoch
+    }
+
+    fn check(&self, data: &Dataset, o: &FitOptions) -> Result<()> {
+        let m = &self.model;
+        if data.cols() != m.input_size() {
+            return Err(Error::shape(
+                "fit",
+                format!(
+                    "x has {} columns; the model takes {}",
+                    data.cols(),
+                    m.input_size()
+                ),
+            ));
+        }
+        if data.classes() != m.output_size() {
+            return Err(Error::shape(
+                "fit",
+                format!(
+                    "t has {} classes; the model outputs {}",
+                    data.classes(),
+                    m.output_size()
+                ),
+            ));
+        }
+        if o.batch_size == 0 {
+            return Err(Error::invalid("batch_size must be at least 1"));
+        }
+        if o.batch_size > data.len() {
+            return Err(Error::invalid(format!(
+                "batch_size {} is larger than the data set ({} rows)",
+                o.batch_size,
+                data.len()
+            )));
+        }
+        if o.eval_interval == Some(0) {
+            return Err(Error::invalid("eval_interval must be at least 1 (or None)"));
+        }
+        if let Some(g) = o.max_grad {
+            if !(g.is_finite() && g > 0.0) {
+                return Err(Error::invalid(format!(
+                    "max_grad must be a finite number > 0, got {g}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The book's `fit`: each epoch one permutation of the data from `rng`, then
+    /// `len / batch_size` iterations of forward, backward, (clip,) update. The data set is
+    /// copied to the device once; batches are gathered there; the loss is summed there and read
+    /// back only when a line is recorded.
+    pub fn fit(&mut self, data: &Dataset, o: &FitOptions, rng: &mut NumpyRng) -> Result<()> {
+        self.check(data, o)?;
+        let b = self.model.backend().clone();
+        let dev = data.to_device(&b)?;
+        let mut shuffle = Shuffle::new(data.len());
+        let max_iters = data.len() / o.batch_size;
+        self.eval_interval = o.eval_interval.unwrap_or(self.eval_interval);
+        let bar = progress_bar(o, max_iters);
+        let say = |line: String| match (&bar, o.output) {
+            (_, Output::Silent) => {}
+            (Some(bar), _) => bar.println(line),
+            // A closed pipe (`| head`) must not stop training.
+            (None, _) => {
+                let _ = writeln!(std::io::stdout(), "{line}");
+            }
+        };
+        let one = B::Elem::of(1.0);
+        let mut total = b.zeros(Shape::scalar())?;
+        let mut count = 0usize;
+        let start = Instant::now();
+        for _ in 0..o.max_epoch {
+            let epoch = self.current_epoch + 1;
+            let idx = b.index_from_host(shuffle.next_epoch(rng))?;
+            for iters in 0..max_iters {
+                let s = iters * o.batch_size;
+                let bx = b.gather_rows(&dev.x, &idx, s, o.batch_size)?;
+                let bt = b.gather_index(&dev.t, &idx, s, o.batch_size)?;
+                let loss = self.model.forward(&bx, Labels::Index(&bt))?;
+                self.model.backward()?;
+                // Shared parameters were merged as backward ran (ParamStore sums by id).
+                if let Some(max) = o.max_grad {
+                    clip_grads(&b, self.model.params_mut(), max)?;
+                }
+                self.optimizer.update(&b, self.model.params_mut())?;
+                b.axpy(&mut total, one, &loss)?;
+                count += 1;
+                if let Some(every) = o.eval_interval {
+                    if iters % every == 0 {
+                        let avg = b.scalar(&total)? / count as f64;
+                        check_finite(avg, epoch, iters + 1, count)?;
+                        say(format!(
+                            "| epoch {} |  iter {} / {} | time {}[s] | loss {:.2}",
+                            epoch,
+                            iters + 1,
+                            max_iters,
+                            start.elapsed().as_secs(),
+                            avg
+                        ));
+                        if let Some(bar) = &bar {
+                            bar.set_message(format!("epoch {epoch} | loss {avg:.4}"));
+                        }
+                        self.loss_list.push(avg);
+                        total = b.zeros(Shape::scalar())?;
+                        count = 0;
+                    }
+                }
+                if let Some(bar) = &bar {
+                    bar.inc(1);
+                }
+            }
+            if o.eval_interval.is_none() && count > 0 {
+                check_finite(b.scalar(&total)?, epoch, max_iters, count)?;
+            }
+            self.current_epoch += 1;
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        Ok(())
+    }
+
+    /// The book's `plot`: the recorded losses against `iterations (x{eval_interval})`, as PNG
+    /// or SVG by `path`'s extension, with optional y-limits.
+    #[cfg(feature = "plot")]
+    pub fn plot(&self, path: &std::path::Path, ylim: Option<(f64, f64)>) -> Result<()> {
+        crate::plot::loss_curve(path, &self.loss_list, self.eval_interval, ylim)
+    }
+}
+
+/// Stops training when the mean loss of the last `window` iterations, up to `iteration` of
+/// `epoch`, is not finite.
+fn check_finite(loss: f64, epoch: usize, iteration: usize, window: usize) -> Result<()> {
+    if loss.is_finite() {
+        return Ok(());
+    }
+    Err(Error::Diverged {
+        epoch,
+        iteration,
+        window,
+    })
+}
+
+fn progress_bar(o: &FitOptions, max_iters: usize) -> Option<ProgressBar> {
+    let wanted = o.output == Output::Auto
+        && std::io::stderr().is_terminal()
+        && std::env::var_os("CI").is_none();
+    if !wanted {
+        return None;
+    }
+    let bar = ProgressBar::new((o.max_epoch * max_iters) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} iterations | {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}

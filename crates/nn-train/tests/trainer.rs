@@ -1,0 +1,285 @@
+//! The Trainer's data checks, NaN stop, clipping, and shared (tied) weights.
+
+use approx::assert_relative_eq;
+use nn_core::{Backend, Error, NumpyRng, ParamStore, Result, Shape};
+use nn_cpu::Cpu;
+use nn_layers::{Labels, Layer, LossLayer, MatMul, Model, SoftmaxWithLoss, TwoLayerNet};
+use nn_optim::Sgd;
+use nn_train::{clip_grads, remove_duplicate, spiral, Dataset, FitOptions, Output, Trainer};
+
+type B = Cpu<f64>;
+
+fn quiet(max_epoch: usize, batch_size: usize) -> FitOptions {
+    FitOptions {
+        max_epoch,
+        batch_size,
+        eval_interval: Some(10),
+        output: Output::Silent,
+        ..Default::default()
+    }
+}
+
+fn trainer(hidden: usize) -> Trainer<B, TwoLayerNet<B>, Sgd> {
+    let net = TwoLayerNet::new(&B::new(), 2, hidden, 3, &mut NumpyRng::new(1)).unwrap();
+    Trainer::new(net, Sgd::new(1.0).unwrap())
+}
+
+fn fit_err(data: &Dataset, o: &FitOptions) -> String {
+    trainer(4)
+        .fit(data, o, &mut NumpyRng::new(0))
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn data_checks_give_clear_errors() {
+    let spiral = spiral::load_data(1984);
+    let msg = |r: Result<Dataset>| r.unwrap_err().to_string();
+    assert_eq!(
+        msg(Dataset::new(vec![0.0; 6], 2, vec![0, 1], 3)),
+        "shape mismatch in Dataset: x has 3 rows but t has 2"
+    );
+    assert_eq!(
+        msg(Dataset::new(vec![0.0; 4], 2, vec![0, 3], 3)),
+        "label 3 at row 1 is out of range: the model has 3 classes"
+    );
+    assert_eq!(
+        msg(Dataset::new(vec![0.0, f64::NAN], 2, vec![0], 3)),
+        "x (row 0, column 1) contains NaN or infinite values"
+    );
+    assert_eq!(
+        msg(Dataset::new(vec![], 2, vec![], 3)),
+        "the input data x is empty"
+    );
+    assert_eq!(
+        msg(Dataset::from_one_hot(vec![0.0; 2], 2, &[0.0, 0.5, 0.5], 3)),
+        "invalid argument: row 0 of t is not one-hot: [0.0, 0.5, 0.5]"
+    );
+    assert_eq!(
+        fit_err(&spiral, &quiet(1, 0)),
+        "invalid argument: batch_size must be at least 1"
+    );
+    assert_eq!(
+        fit_err(&spiral, &quiet(1, 301)),
+        "invalid argument: batch_size 301 is larger than the data set (300 rows)"
+    );
+    let mut o = quiet(1, 30);
+    o.eval_interval = Some(0);
+    assert_eq!(
+        fit_err(&spiral, &o),
+        "invalid argument: eval_interval must be at least 1 (or None)"
+    );
+    let wide = Dataset::new(vec![0.0; 6], 3, vec![0, 1], 3).unwrap();
+    assert_eq!(
+        fit_err(&wide, &quiet(1, 1)),
+        "shape mismatch in fit: x has 3 columns; the model takes 2"
+    );
+    let four = Dataset::new(vec![0.0; 4], 2, vec![0, 3], 4).unwrap();
+    assert_eq!(
+        fit_err(&four, &quiet(1, 1)),
+        "shape mismatch in fit: t has 4 classes; the model outputs 3"
+    );
+}
+
+#[test]
+fn a_diverging_loss_stops_training_naming_epoch_and_iteration() {
+    let spiral = spiral::load_data(1984);
+    let net = TwoLayerNet::new(&B::new(), 2, 10, 3, &mut NumpyRng::new(1)).unwrap();
+    let mut t = Trainer::new(net, Sgd::new(f64::MAX).unwrap());
+    let err = t
+        .fit(&spiral, &quiet(5, 30), &mut NumpyRng::new(0))
+        .unwrap_err();
+    assert!(matches!(err, Error::Diverged { .. }), "{err}");
+    assert!(
+        err.to_string().contains("NaN or infinite by epoch "),
+        "{err}"
+    );
+}
+
+#[test]
+fn zero_epochs_train_nothing() {
+    let mut t = trainer(4);
+    t.fit(
+        &spiral::load_data(1984),
+        &quiet(0, 30),
+        &mut NumpyRng::new(0),
+    )
+    .unwrap();
+    assert!(t.loss_list().is_empty());
+    assert_eq!(t.current_epoch(), 0);
+}
+
+#[test]
+fn clip_grads_scales_to_max_norm() {
+    let b = B::new();
+    let mut store = ParamStore::new();
+    let a = store.add("a", b.zeros(Shape::row(2)).unwrap()).unwrap();
+    let c = store.add("c", b.zeros(Shape::row(1)).unwrap()).unwrap();
+    store
+        .accumulate_grad(&b, a, b.from_f64(&[3.0, 0.0], Shape::row(2)).unwrap())
+        .unwrap();
+    store
+        .accumulate_grad(&b, c, b.from_f64(&[4.0], Shape::row(1)).unwrap())
+        .unwrap();
+    let norm = clip_grads(&b, &mut store, 1.0).unwrap();
+    assert_relative_eq!(norm, 5.0, max_relative = 1e-15);
+    let rate = 1.0 / (5.0 + 1e-6);
+    assert_relative_eq!(
+        b.to_host(store.grad(a).unwrap()).unwrap()[0],
+        3.0 * rate,
+        max_relative = 1e-15
+    );
+    assert_relative_eq!(
+        b.to_host(store.grad(c).unwrap()).unwrap()[0],
+        4.0 * rate,
+        max_relative = 1e-15
+    );
+    // Below the limit nothing changes.
+    clip_grads(&b, &mut store, 10.0).unwrap();
+    assert_relative_eq!(
+        b.to_host(store.grad(c).unwrap()).unwrap()[0],
+        4.0 * rate,
+        max_relative = 1e-15
+    );
+}
+
+/// A model whose output layer reuses the input embedding transposed (weight tying):
+/// `score = (x · W) · Wᵀ`, W shared by both MatMul layers.
+struct Tied {
+    b: B,
+    store: ParamStore<B>,
+    enc: MatMul<B>,
+    dec: MatMul<B>,
+    loss: SoftmaxWithLoss<B>,
+}
+
+impl Tied {
+    fn new(w: &[f64]) -> Self {
+        let b = B::new();
+        let mut store = ParamStore::new();
+        let enc = MatMul::new(
+            &b,
+            &mut store,
+            "W",
+            b.from_f64(w, Shape::new(3, 2)).unwrap(),
+        )
+        .unwrap();
+        let dec = MatMul::transposed(&b, enc.params()[0]);
+        Tied {
+            loss: SoftmaxWithLoss::new(&b),
+            b,
+            store,
+            enc,
+            dec,
+        }
+    }
+}
+
+impl Model<B> for Tied {
+    fn backend(&self) -> &B {
+        &self.b
+    }
+    fn predict(&mut self, x: &<B as Backend>::Tensor) -> Result<<B as Backend>::Tensor> {
+        let h = self.enc.forward(&self.store, x)?;
+        self.dec.forward(&self.store, &h)
+    }
+    fn forward(
+        &mut self,
+        x: &<B as Backend>::Tensor,
+        t: Labels<'_, B>,
+    ) -> Result<<B as Backend>::Tensor> {
+        let s = self.predict(x)?;
+        self.loss.forward(&s, t)
+    }
+    fn backward(&mut self) -> Result<()> {
+        self.store.zero_grads();
+        let d = self.loss.backward(1.0)?;
+        let d = self.dec.backward(&mut self.store, &d)?;
+        self.enc.backward_params_only(&mut self.store, &d)
+    }
+    fn params(&self) -> &ParamStore<B> {
+        &self.store
+    }
+    fn params_mut(&mut self) -> &mut ParamStore<B> {
+        &mut self.store
+    }
+    fn input_size(&self) -> usize {
+        3
+    }
+    fn output_size(&self) -> usize {
+        3
+    }
+}
+
+#[test]
+fn shared_weight_gets_the_summed_gradient_including_transposed_use() {
+    let w0 = [0.3, -0.2, 0.5, 0.1, -0.4, 0.6];
+    let x = [1.0, 0.5, -0.5, 0.2, -1.0, 0.3];
+    let labels = [2u32, 0];
+    let b = B::new();
+    let xt = b.from_f64(&x, Shape::new(2, 3)).unwrap();
+    let t = b.index_from_host(&labels).unwrap();
+    let loss_at = |w: &[f64]| {
+        let mut m = Tied::new(w);
+        b.scalar(&m.forward(&xt, Labels::Index(&t)).unwrap())
+            .unwrap()
+    };
+    let mut m = Tied::new(&w0);
+    assert_eq!(m.params().len(), 1, "one stored weight");
+    assert_eq!(
+        remove_duplicate(&[m.enc.params()[0], m.dec.params()[0]]).len(),
+        1
+    );
+    m.forward(&xt, Labels::Index(&t)).unwrap();
+    m.backward().unwrap();
+    let g = b
+        .to_host(m.params().grad(m.enc.params()[0]).unwrap())
+        .unwrap();
+    let h = 1e-6;
+    for i in 0..6 {
+        let (mut up, mut down) = (w0, w0);
+        up[i] += h;
+        down[i] -= h;
+        let num = (loss_at(&up) - loss_at(&down)) / (2.0 * h);
+        // 1e-5 relative: the analytic gradient ignores the loss's 1e-7 inside the log.
+        assert_relative_eq!(g[i], num, max_relative = 1e-5, epsilon = 1e-9);
+    }
+    // And the Trainer updates the shared weight once per step with that summed gradient.
+    let data = Dataset::new(x.to_vec(), 3, labels.to_vec(), 3).unwrap();
+    let mut tr = Trainer::new(Tied::new(&w0), Sgd::new(0.1).unwrap());
+    let o = FitOptions {
+        max_epoch: 1,
+        batch_size: 2,
+        output: Output::Silent,
+        ..Default::default()
+    };
+    tr.fit(&data, &o, &mut NumpyRng::new(0)).unwrap();
+    let w1 = b
+        .to_host(tr.model().params().value(nn_core::ParamId(0)))
+        .unwrap();
+    for i in 0..6 {
+        assert_relative_eq!(w1[i], w0[i] - 0.1 * g[i], max_relative = 1e-12);
+    }
+}
+
+#[test]
+#[cfg(feature = "plot")]
+fn plot_writes_png_and_svg_and_refuses_other_extensions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = trainer(4);
+    t.fit(
+        &spiral::load_data(1984),
+        &quiet(3, 30),
+        &mut NumpyRng::new(0),
+    )
+    .unwrap();
+    for name in ["loss.png", "loss.svg"] {
+        let p = dir.path().join(name);
+        t.plot(&p, Some((0.0, 2.0))).unwrap();
+        assert!(std::fs::metadata(&p).unwrap().len() > 1000, "{name}");
+    }
+    assert!(t.plot(&dir.path().join("loss.jpg"), None).is_err());
+    assert!(t
+        .plot(&dir.path().join("no/such/dir/loss.png"), None)
+        .is_err());
+}

@@ -1,0 +1,158 @@
+//! What the examples share: the command-line flags of the book's scripts, output checks, the
+//! JSON report. Each example includes it with `mod common;`.
+#![allow(dead_code)]
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Prints a line to stdout; a closed pipe (`| head`) ends the program quietly instead of
+/// panicking.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
+/// The compute element type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Dtype {
+    /// Single precision (the default, as in the book).
+    F32,
+    /// Double precision (NumPy's default).
+    F64,
+}
+
+impl Dtype {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "f32",
+            Dtype::F64 => "f64",
+        }
+    }
+}
+
+/// The flags of `ch01/train_custom_loop.py` and `ch01/train.py`, with the book's values.
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Epochs (0: no training, the initial model is evaluated and reported).
+    #[arg(long, default_value_t = 300)]
+    pub epochs: usize,
+    /// Rows per batch (at least 1, at most the data set's 300 rows).
+    #[arg(long, default_value_t = 30, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub batch_size: usize,
+    /// Hidden units (at least 1).
+    #[arg(long, default_value_t = 10, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub hidden: usize,
+    /// Learning rate (finite, ≥ 0).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub lr: f64,
+    /// Seed of the NumPy-compatible random stream.
+    #[arg(long, default_value_t = 1984)]
+    pub seed: u32,
+    /// Compute precision.
+    #[arg(long, value_enum, default_value_t = Dtype::F32)]
+    pub dtype: Dtype,
+    /// Directory for the figures.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// Skip the figures.
+    #[arg(long)]
+    pub no_plot: bool,
+    /// Write a JSON report (losses, accuracy, training seconds, backend, dtype) to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+impl TrainArgs {
+    /// Refuses bad values before any work starts.
+    pub fn check(&self) -> Result<()> {
+        if !self.lr.is_finite() || self.lr < 0.0 {
+            bail!("--lr must be a finite number ≥ 0, got {}", self.lr);
+        }
+        if self.batch_size > 300 {
+            bail!(
+                "--batch-size {} is larger than the spiral data set (300 rows)",
+                self.batch_size
+            );
+        }
+        if !self.no_plot {
+            writable_dir(&self.out)?;
+        }
+        if let Some(r) = &self.report {
+            let dir = r.parent().filter(|p| !p.as_os_str().is_empty());
+            writable_dir(dir.unwrap_or(Path::new(".")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates `dir` if needed and checks that a file can be written in it.
+pub fn writable_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+    tempfile::tempfile_in(dir)
+        .with_context(|| format!("cannot write in output directory {}", dir.display()))?;
+    Ok(())
+}
+
+/// The JSON report of a training run.
+#[derive(Serialize, Debug)]
+pub struct Report {
+    pub losses: Vec<f64>,
+    pub train_accuracy: f64,
+    pub train_seconds: f64,
+    pub backend: String,
+    pub dtype: String,
+}
+
+impl Report {
+    /// Writes the report atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)?;
+        nn_train::io::write_atomic(path, &json)?;
+        Ok(())
+    }
+}
+
+/// Test helpers: the reference results in `tests/data` (see `tests/data/regen.sh`).
+#[cfg(test)]
+pub mod reference {
+    /// `(losses, accuracy)` of a reference run.
+    pub fn load(name: &str) -> (Vec<f64>, f64) {
+        let path = format!("{}/tests/data/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let losses = v["losses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        (losses, v["acc"].as_f64().unwrap())
+    }
+
+    /// Asserts that `got` equals the reference losses to `rel` relative error, and returns the
+    /// largest relative error seen.
+    #[track_caller]
+    pub fn assert_losses(got: &[f64], want: &[f64], rel: f64) -> f64 {
+        assert_eq!(got.len(), want.len(), "number of recorded losses");
+        let mut worst = 0f64;
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            let e = ((g - w) / w).abs();
+            assert!(
+                e <= rel,
+                "loss {i}: got {g}, the book's code gives {w} (rel. error {e:e} > {rel:e})"
+            );
+            worst = worst.max(e);
+        }
+        worst
+    }
+}

@@ -1,0 +1,211 @@
+//! `ch01/train.py` in Rust: the spiral and a two-layer net trained by the reusable `Trainer`.
+//!
+//! ```text
+//! cargo run --release --example train -- --optimizer adam --lr 0.01 --max-grad 5
+//! ```
+mod common;
+
+use anyhow::Result;
+use clap::Parser;
+use common::{Dtype, Report, TrainArgs};
+use nn::prelude::*;
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(about = "The book's Trainer on the spiral data set")]
+struct Cli {
+    #[command(flatten)]
+    train: TrainArgs,
+    /// sgd, momentum, nesterov, adagrad, rmsprop or adam (the book's defaults besides --lr).
+    #[arg(long, default_value = "sgd")]
+    optimizer: String,
+    /// Clip the global gradient norm to this value.
+    #[arg(long, allow_negative_numbers = true)]
+    max_grad: Option<f64>,
+    /// Record and print the mean loss every N iterations.
+    #[arg(long, default_value_t = 10)]
+    eval_interval: usize,
+}
+
+fn run<B: Backend>(b: B, cli: &Cli) -> Result<Report> {
+    let a = &cli.train;
+    let mut rng = NumpyRng::new(a.seed);
+    let data = spiral::load_data_from(&mut rng);
+    let model = TwoLayerNet::new(&b, 2, a.hidden, 3, &mut rng)?;
+    let optimizer = nn::optim::by_name::<B>(&cli.optimizer, a.lr)?;
+    let mut trainer = Trainer::new(model, optimizer);
+
+    let options = FitOptions {
+        max_epoch: a.epochs,
+        batch_size: a.batch_size,
+        max_grad: cli.max_grad,
+        eval_interval: Some(cli.eval_interval),
+        output: Output::Auto,
+    };
+    let start = Instant::now();
+    trainer.fit(&data, &options, &mut rng)?;
+    b.synchronize()?;
+    let train_seconds = start.elapsed().as_secs_f64();
+
+    let train_accuracy = eval::accuracy(trainer.model_mut(), &data)?;
+    say!(
+        "train accuracy {train_accuracy:.4} ({:.3} ms of training)",
+        train_seconds * 1e3
+    );
+    if !a.no_plot {
+        plot_all(&mut trainer, &data, a)?;
+    }
+    Ok(Report {
+        losses: trainer.loss_list().to_vec(),
+        train_accuracy,
+        train_seconds,
+        backend: b.name().into(),
+        dtype: a.dtype.name().into(),
+    })
+}
+
+#[cfg(feature = "plot")]
+fn plot_all<B: Backend, O: Optimizer<B>>(
+    trainer: &mut Trainer<B, TwoLayerNet<B>, O>,
+    data: &Dataset,
+    a: &TrainArgs,
+) -> Result<()> {
+    if !trainer.loss_list().is_empty() {
+        let p = a.out.join("train_loss.png");
+        trainer.plot(&p, None)?;
+        say!("wrote {}", p.display());
+    }
+    let boundary = eval::decision_boundary(trainer.model_mut(), data, 0.001)?;
+    let p = a.out.join("train_decision_boundary.png");
+    nn::train::plot::decision_boundary(&p, &boundary, data)?;
+    say!("wrote {}", p.display());
+    Ok(())
+}
+
+#[cfg(not(feature = "plot"))]
+fn plot_all<B: Backend, O: Optimizer<B>>(
+    _: &mut Trainer<B, TwoLayerNet<B>, O>,
+    _: &Dataset,
+    _: &TrainArgs,
+) -> Result<()> {
+    anyhow::bail!("figures need the `plot` feature (on by default); or pass --no-plot")
+}
+
+fn check(cli: &Cli) -> Result<()> {
+    cli.train.check()?;
+    if cli.eval_interval == 0 {
+        anyhow::bail!("--eval-interval must be at least 1");
+    }
+    if let Some(g) = cli.max_grad {
+        if !(g.is_finite() && g > 0.0) {
+            anyhow::bail!("--max-grad must be a finite number > 0, got {g}");
+        }
+    }
+    nn::optim::by_name::<Cpu<f32>>(&cli.optimizer, cli.train.lr)?;
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    check(&cli)?;
+    let report = match cli.train.dtype {
+        Dtype::F32 => run(Cpu::<f32>::new(), &cli)?,
+        Dtype::F64 => run(Cpu::<f64>::new(), &cli)?,
+    };
+    if let Some(path) = &cli.train.report {
+        report.write(path)?;
+        say!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// The acceptance: the Trainer records the book's losses (reference runs in `tests/data`).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::reference::{assert_losses, load};
+
+    fn cli(extra: &[&str]) -> Cli {
+        let argv = ["train", "--no-plot"].iter().chain(extra);
+        let mut c = Cli::try_parse_from(argv).unwrap();
+        c.train.report = None;
+        c
+    }
+
+    #[test]
+    fn f64_gives_the_books_losses_to_1e_9() {
+        let r = run(Cpu::<f64>::new(), &cli(&["--dtype", "f64"])).unwrap();
+        let (want, acc) = load("trainer_f64");
+        assert_losses(&r.losses, &want, 1e-9);
+        assert_eq!(r.train_accuracy, acc);
+    }
+
+    #[test]
+    fn f32_gives_the_books_losses_to_1e_4() {
+        let r = run(Cpu::<f32>::new(), &cli(&[])).unwrap();
+        let (want, acc) = load("trainer_f32");
+        assert_losses(&r.losses, &want, 1e-4);
+        assert_eq!(r.train_accuracy, acc);
+    }
+
+    #[test]
+    fn every_optimizer_matches_the_book() {
+        for (opt, lr) in [
+            ("sgd", "1.0"),
+            ("momentum", "0.1"),
+            ("nesterov", "0.1"),
+            ("adagrad", "0.01"),
+            ("rmsprop", "0.01"),
+            ("adam", "0.01"),
+        ] {
+            let c = cli(&[
+                "--dtype",
+                "f64",
+                "--optimizer",
+                opt,
+                "--lr",
+                lr,
+                "--epochs",
+                "40",
+            ]);
+            let r = run(Cpu::<f64>::new(), &c).unwrap();
+            let (want, acc) = load(&format!("trainer_{opt}_f64"));
+            assert_losses(&r.losses, &want, 1e-9);
+            assert_eq!(r.train_accuracy, acc, "{opt}");
+        }
+    }
+
+    #[test]
+    fn clipping_other_seed_and_interval_match() {
+        let c = cli(&[
+            "--dtype",
+            "f64",
+            "--seed",
+            "3",
+            "--max-grad",
+            "0.5",
+            "--eval-interval",
+            "3",
+            "--batch-size",
+            "20",
+            "--epochs",
+            "50",
+        ]);
+        let r = run(Cpu::<f64>::new(), &c).unwrap();
+        let (want, acc) = load("trainer_maxgrad_f64");
+        assert_losses(&r.losses, &want, 1e-9);
+        assert_eq!(r.train_accuracy, acc);
+    }
+
+    #[test]
+    fn bad_flags_are_refused_with_a_message() {
+        for (bad, msg) in [
+            (&["--eval-interval", "0"][..], "--eval-interval"),
+            (&["--max-grad", "-1"], "--max-grad"),
+            (&["--optimizer", "adamw"], "unknown optimizer"),
+        ] {
+            let err = check(&cli(bad)).unwrap_err().to_string();
+            assert!(err.contains(msg), "{bad:?}: {err}");
+        }
+    }
+}
