@@ -31,7 +31,8 @@ fn run<B: Backend>(b: B, cli: &Cli) -> Result<Report> {
     let a = &cli.train;
     let mut rng = NumpyRng::new(a.seed);
     let data = spiral::load_data_from(&mut rng);
-    let model = TwoLayerNet::new(&b, 2, a.hidden, 3, &mut rng)?;
+    let mut model = TwoLayerNet::new(&b, 2, a.hidden, 3, &mut rng)?;
+    a.load_into(&mut model)?;
     let optimizer = nn::optim::by_name::<B>(&cli.optimizer, a.lr)?;
     let mut trainer = Trainer::new(model, optimizer);
 
@@ -47,6 +48,7 @@ fn run<B: Backend>(b: B, cli: &Cli) -> Result<Report> {
     b.synchronize()?;
     let train_seconds = start.elapsed().as_secs_f64();
 
+    a.save_from(trainer.model())?;
     let train_accuracy = eval::accuracy(trainer.model_mut(), &data)?;
     say!(
         "train accuracy {train_accuracy:.4} ({:.3} ms of training)",

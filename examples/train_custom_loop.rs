@@ -23,6 +23,7 @@ fn run<B: Backend>(b: B, a: &TrainArgs) -> Result<Report> {
     let mut rng = NumpyRng::new(a.seed);
     let data = spiral::load_data_from(&mut rng);
     let mut model = TwoLayerNet::new(&b, 2, a.hidden, 3, &mut rng)?;
+    a.load_into(&mut model)?;
     let mut optimizer = Sgd::new(a.lr)?;
 
     let dev = data.to_device(&b)?;
@@ -69,6 +70,7 @@ fn run<B: Backend>(b: B, a: &TrainArgs) -> Result<Report> {
         say!("--epochs 0: no training; reporting the initial model");
     }
 
+    a.save_from(&model)?;
     let train_accuracy = eval::accuracy(&mut model, &data)?;
     say!(
         "train accuracy {train_accuracy:.4} ({:.3} ms of training)",
@@ -213,6 +215,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("output directory"));
+    }
+
+    #[test]
+    fn save_then_load_and_evaluate_gives_the_same_accuracy() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = dir.path().join("w.safetensors");
+        let w = w.to_str().unwrap();
+        let trained = run(Cpu::<f32>::new(), &args(&["--save", w])).unwrap();
+        let reloaded = run(
+            Cpu::<f64>::new(),
+            &args(&["--load", w, "--epochs", "0", "--dtype", "f64"]),
+        )
+        .unwrap();
+        assert_eq!(reloaded.train_accuracy, trained.train_accuracy);
+        let err = args(&["--load", "/no/such/file"])
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no such file"), "{err}");
     }
 
     #[test]

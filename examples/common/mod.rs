@@ -69,6 +69,55 @@ pub struct TrainArgs {
     /// Write a JSON report (losses, accuracy, training seconds, backend, dtype) to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Load the parameters from this safetensors file before training (then evaluate, or go on
+    /// training for --epochs).
+    #[arg(long)]
+    pub load: Option<PathBuf>,
+    /// Save the parameters to this safetensors file after training.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Storage precision of --save (the book stores weights in f16).
+    #[arg(long, value_enum, default_value_t = SaveDtype::F16)]
+    pub save_dtype: SaveDtype,
+}
+
+/// Storage precision of weight files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SaveDtype {
+    F16,
+    F32,
+    F64,
+}
+
+impl TrainArgs {
+    /// Loads `--load` into `model`, if given.
+    pub fn load_into<B: nn::core::Backend, M: nn::layers::Model<B>>(
+        &self,
+        model: &mut M,
+    ) -> Result<()> {
+        if let Some(p) = &self.load {
+            let stored = nn::train::load_params(model, p)?;
+            say!("loaded {} ({stored} weights)", p.display());
+        }
+        Ok(())
+    }
+
+    /// Saves `model` to `--save`, if given.
+    pub fn save_from<B: nn::core::Backend, M: nn::layers::Model<B>>(
+        &self,
+        model: &M,
+    ) -> Result<()> {
+        if let Some(p) = &self.save {
+            let dtype = match self.save_dtype {
+                SaveDtype::F16 => nn::core::DType::F16,
+                SaveDtype::F32 => nn::core::DType::F32,
+                SaveDtype::F64 => nn::core::DType::F64,
+            };
+            let n = nn::train::save_params(model, p, dtype)?;
+            say!("saved {} ({dtype}, {n} bytes)", p.display());
+        }
+        Ok(())
+    }
 }
 
 impl TrainArgs {
@@ -86,9 +135,14 @@ impl TrainArgs {
         if !self.no_plot {
             writable_dir(&self.out)?;
         }
-        if let Some(r) = &self.report {
-            let dir = r.parent().filter(|p| !p.as_os_str().is_empty());
+        for file in [&self.report, &self.save].into_iter().flatten() {
+            let dir = file.parent().filter(|p| !p.as_os_str().is_empty());
             writable_dir(dir.unwrap_or(Path::new(".")))?;
+        }
+        if let Some(p) = &self.load {
+            if !p.is_file() {
+                bail!("--load {}: no such file", p.display());
+            }
         }
         Ok(())
     }

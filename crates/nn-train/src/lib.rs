@@ -5,6 +5,7 @@
 //! - [`Trainer`]: the book's `fit` with its loss log, gradient clipping and plot;
 //! - [`clip_grads`], [`remove_duplicate`]: the book's helpers;
 //! - [`eval`]: accuracy and the decision boundary, predicted in bounded chunks;
+//! - [`save_params`], [`load_params`]: weight files (safetensors; f16, f32 or f64);
 //! - [`io`]: atomic file writes; `plot` (feature `plot`): figures as PNG or SVG.
 #![warn(missing_docs)]
 
@@ -15,7 +16,9 @@ pub mod io;
 #[cfg(feature = "plot")]
 pub mod plot;
 mod trainer;
+mod weights;
 
 pub use clip::{clip_grads, remove_duplicate};
 pub use data::{spiral, Dataset, DeviceData, Shuffle};
 pub use trainer::{FitOptions, Output, Trainer};
+pub use weights::{load_params, save_params};

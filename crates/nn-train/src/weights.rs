@@ -1,0 +1,194 @@
+//! Weight files: a model's parameters as safetensors, stored in f16 (the book's choice, half the
+//! size of f32), f32 or f64, and loaded back into any compute type.
+//!
+//! Names are the parameters' own (`layers.0.W`, `layers.0.b`, …); a `1 × n` parameter (a bias) is
+//! stored as a vector `[n]`, as NumPy holds it. The files open as they are with
+//! `safetensors.numpy.load_file` and `safetensors.torch.load_file`.
+//!
+//! Loading checks the whole file against the model before changing anything: on any error the
+//! model is left as it was.
+
+use crate::io::write_atomic;
+use half::f16;
+use nn_core::{Backend, DType, Error, Float, ParamStore, Result, Shape};
+use nn_layers::Model;
+use safetensors::tensor::{Dtype as StDtype, SafeTensors, TensorView};
+use std::collections::HashMap;
+use std::path::Path;
+
+fn format_err(path: &Path, detail: impl Into<String>) -> Error {
+    Error::Format {
+        path: path.to_path_buf(),
+        detail: detail.into(),
+    }
+}
+
+/// Little-endian bytes of `values` stored as `dtype`, refusing values that `dtype` cannot hold.
+fn encode(name: &str, values: &[f64], dtype: DType) -> Result<Vec<u8>> {
+    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+        return Err(Error::NonFinite(format!("parameter {name:?} (value {v})")));
+    }
+    Ok(match dtype {
+        DType::F64 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        DType::F32 => values
+            .iter()
+            .flat_map(|&v| (v as f32).to_le_bytes())
+            .collect(),
+        DType::F16 => {
+            if let Some(v) = values.iter().find(|v| v.abs() > f16::MAX.to_f64()) {
+                return Err(Error::invalid(format!(
+                    "parameter {name:?} holds {v}, beyond f16's range (±65504): save it as f32"
+                )));
+            }
+            let mut h = vec![f16::ZERO; values.len()];
+            half::slice::HalfFloatSliceExt::convert_from_f64_slice(&mut h[..], values);
+            h.iter().flat_map(|v| v.to_le_bytes()).collect()
+        }
+    })
+}
+
+/// Values of a stored tensor, widened to f64.
+fn decode(view: &TensorView<'_>) -> Option<Vec<f64>> {
+    let b = view.data();
+    Some(match view.dtype() {
+        StDtype::F64 => b
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect(),
+        StDtype::F32 => b
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")) as f64)
+            .collect(),
+        StDtype::F16 => {
+            let h: Vec<f16> = b
+                .chunks_exact(2)
+                .map(|c| f16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            let mut out = vec![0.0; h.len()];
+            half::slice::HalfFloatSliceExt::convert_to_f64_slice(&h[..], &mut out);
+            out
+        }
+        _ => return None,
+    })
+}
+
+fn st_dtype(d: DType) -> StDtype {
+    match d {
+        DType::F16 => StDtype::F16,
+        DType::F32 => StDtype::F32,
+        DType::F64 => StDtype::F64,
+    }
+}
+
+/// The shape a parameter is stored with: `[n]` for `1 × n`, else `[rows, cols]`.
+fn file_shape(s: Shape) -> Vec<usize> {
+    if s.rows == 1 {
+        vec![s.cols]
+    } else {
+        vec![s.rows, s.cols]
+    }
+}
+
+/// Saves every parameter of `model` to `path` as safetensors in `dtype`, atomically.
+/// Returns the file's size in bytes.
+pub fn save_params<B: Backend, M: Model<B> + ?Sized>(
+    model: &M,
+    path: &Path,
+    dtype: DType,
+) -> Result<u64> {
+    let b = model.backend();
+    let store: &ParamStore<B> = model.params();
+    let mut tensors = Vec::with_capacity(store.len());
+    for (_, p) in store.iter() {
+        let values: Vec<f64> = b.to_host(p.value())?.iter().map(|v| v.f64()).collect();
+        let bytes = encode(p.name(), &values, dtype)?;
+        tensors.push((p.name().to_owned(), file_shape(b.shape(p.value())), bytes));
+    }
+    let views = tensors
+        .iter()
+        .map(|(n, s, bytes)| {
+            TensorView::new(st_dtype(dtype), s.clone(), bytes)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| format_err(path, e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let info = HashMap::from([
+        ("library".to_owned(), "nn".to_owned()),
+        ("compute_dtype".to_owned(), B::Elem::DTYPE.name().to_owned()),
+    ]);
+    let bytes =
+        safetensors::serialize(views, Some(info)).map_err(|e| format_err(path, e.to_string()))?;
+    write_atomic(path, &bytes)?;
+    Ok(bytes.len() as u64)
+}
+
+/// Loads `path` into `model`, converting to its compute type. The file must hold exactly the
+/// model's parameters, with their shapes; otherwise a [`Error::Format`] names what differs and
+/// the model is unchanged. Returns the file's storage dtype.
+pub fn load_params<B: Backend, M: Model<B> + ?Sized>(model: &mut M, path: &Path) -> Result<DType> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| format_err(path, format!("not a valid safetensors file: {e}")))?;
+    let b = model.backend().clone();
+    let store = model.params();
+    let mut names: Vec<String> = st.names().into_iter().map(str::to_owned).collect();
+    names.sort();
+    let extra: Vec<&String> = names.iter().filter(|n| store.find(n).is_none()).collect();
+    if !extra.is_empty() {
+        return Err(format_err(
+            path,
+            format!("tensors the model does not have: {extra:?}"),
+        ));
+    }
+    let mut stored = None;
+    let mut new_values = Vec::with_capacity(store.len());
+    for (id, p) in store.iter() {
+        let view = st
+            .tensor(p.name())
+            .map_err(|_| format_err(path, format!("missing parameter {:?}", p.name())))?;
+        let want = b.shape(p.value());
+        let ok =
+            view.shape() == file_shape(want).as_slice() || view.shape() == [want.rows, want.cols];
+        if !ok {
+            return Err(format_err(
+                path,
+                format!(
+                    "parameter {:?} has shape {:?}; the model's is {want}",
+                    p.name(),
+                    view.shape()
+                ),
+            ));
+        }
+        let values = decode(&view).ok_or_else(|| {
+            format_err(
+                path,
+                format!(
+                    "parameter {:?} is stored as {:?}: only F16, F32 and F64 are supported",
+                    p.name(),
+                    view.dtype()
+                ),
+            )
+        })?;
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(format_err(
+                path,
+                format!("parameter {:?} holds NaN or infinite values", p.name()),
+            ));
+        }
+        let dtype = match view.dtype() {
+            StDtype::F16 => DType::F16,
+            StDtype::F32 => DType::F32,
+            _ => DType::F64,
+        };
+        stored.get_or_insert(dtype);
+        new_values.push((id, b.from_f64(&values, want)?));
+    }
+    let store = model.params_mut();
+    for (id, v) in new_values {
+        store.set_value(&b, id, v)?;
+    }
+    Ok(stored.unwrap_or(DType::F32))
+}
