@@ -7,7 +7,7 @@ mod common;
 
 use anyhow::Result;
 use clap::Parser;
-use common::{Dtype, Report, TrainArgs};
+use common::{Report, TrainArgs};
 use nn::prelude::*;
 use std::time::Instant;
 
@@ -110,10 +110,7 @@ fn check(cli: &Cli) -> Result<()> {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     check(&cli)?;
-    let report = match cli.train.dtype {
-        Dtype::F32 => run(Cpu::<f32>::new(), &cli)?,
-        Dtype::F64 => run(Cpu::<f64>::new(), &cli)?,
-    };
+    let report = dispatch!(cli.train.backend, cli.train.dtype, |b| run(b, &cli)?);
     if let Some(path) = &cli.train.report {
         report.write(path)?;
         say!("wrote {}", path.display());

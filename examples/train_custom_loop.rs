@@ -7,7 +7,7 @@ mod common;
 
 use anyhow::Result;
 use clap::Parser;
-use common::{Dtype, Report, TrainArgs};
+use common::{Report, TrainArgs};
 use nn::prelude::*;
 use std::time::Instant;
 
@@ -125,10 +125,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let a = &cli.train;
     a.check()?;
-    let report = match a.dtype {
-        Dtype::F32 => run(Cpu::<f32>::new(), a)?,
-        Dtype::F64 => run(Cpu::<f64>::new(), a)?,
-    };
+    let report = dispatch!(a.backend, a.dtype, |b| run(b, a)?);
     if let Some(path) = &a.report {
         report.write(path)?;
         say!("wrote {}", path.display());

@@ -9,7 +9,8 @@
 //! | [`cpu`] (`nn-cpu`) | the CPU backend on ndarray, f32 and f64 |
 //! | [`layers`] (`nn-layers`) | Affine, Sigmoid, SoftmaxWithLoss, … and `TwoLayerNet` |
 //! | [`optim`] (`nn-optim`) | SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam |
-//! | [`train`] (`nn-train`) | the spiral data set, the `Trainer`, evaluation, figures |
+//! | [`train`] (`nn-train`) | the spiral data set, the `Trainer`, evaluation, figures, weight files |
+//! | `cuda` (`nn-cuda`, feature `cuda`) | the GPU backend: cuBLAS and NVRTC kernels via cudarc |
 //!
 //! ```
 //! use nn::prelude::*;
@@ -24,6 +25,9 @@
 
 pub use nn_core as core;
 pub use nn_cpu as cpu;
+/// The CUDA backend (feature `cuda`).
+#[cfg(feature = "cuda")]
+pub use nn_cuda as cuda;
 pub use nn_layers as layers;
 pub use nn_optim as optim;
 pub use nn_train as train;

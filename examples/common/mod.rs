@@ -39,6 +39,49 @@ impl Dtype {
     }
 }
 
+/// The device the examples run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// ndarray on the CPU.
+    Cpu,
+    /// cuBLAS and NVRTC kernels on GPU 0 (build with `--features cuda`).
+    Cuda,
+}
+
+/// Calls `$run(backend)` with the backend and element type chosen on the command line:
+/// `dispatch!(kind, dtype, |b| run(b, &args))`. The model code is the same for every arm.
+#[macro_export]
+macro_rules! dispatch {
+    ($kind:expr, $dtype:expr, |$b:ident| $body:expr) => {{
+        use $crate::common::{BackendKind, Dtype};
+        match ($kind, $dtype) {
+            (BackendKind::Cpu, Dtype::F32) => {
+                let $b = nn::cpu::Cpu::<f32>::new();
+                $body
+            }
+            (BackendKind::Cpu, Dtype::F64) => {
+                let $b = nn::cpu::Cpu::<f64>::new();
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            (BackendKind::Cuda, Dtype::F32) => {
+                let $b = nn::cuda::Cuda::<f32>::new(0)?;
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            (BackendKind::Cuda, Dtype::F64) => {
+                let $b = nn::cuda::Cuda::<f64>::new(0)?;
+                $body
+            }
+            #[cfg(not(feature = "cuda"))]
+            (BackendKind::Cuda, _) => anyhow::bail!(
+                "this build has no CUDA backend: rebuild with `--features cuda`, e.g. \
+                 cargo run --release --features cuda --example NAME -- --backend cuda"
+            ),
+        }
+    }};
+}
+
 /// The flags of `ch01/train_custom_loop.py` and `ch01/train.py`, with the book's values.
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
@@ -60,6 +103,9 @@ pub struct TrainArgs {
     /// Compute precision.
     #[arg(long, value_enum, default_value_t = Dtype::F32)]
     pub dtype: Dtype,
+    /// Device.
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+    pub backend: BackendKind,
     /// Directory for the figures.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,

@@ -1,4 +1,11 @@
-//! Project tasks: `cargo xtask ci` runs what CI runs (fmt check, clippy, tests, docs).
+//! Project tasks.
+//!
+//! - `cargo xtask ci`: what CI runs (fmt check, clippy, tests, docs).
+//! - `cargo xtask gpu-test`: the CUDA tests with `NN_REQUIRE_GPU=1`, so that a missing GPU fails
+//!   instead of skipping: a pass here means verified on a GPU.
+//! - `cargo xtask bundle`: builds the CUDA test, bench and example binaries in release mode into
+//!   `bundle/` with `run.sh`, for a GPU machine without a Rust toolchain.
+use std::path::Path;
 use std::process::{exit, Command};
 
 /// The CI steps, in order: each a program and its arguments.
@@ -9,6 +16,8 @@ const CI: &[&[&str]] = &[
         "clippy",
         "--workspace",
         "--all-targets",
+        "--features",
+        "cuda",
         "--",
         "-D",
         "warnings",
@@ -17,11 +26,11 @@ const CI: &[&[&str]] = &[
     &["cargo", "doc", "--workspace", "--no-deps"],
 ];
 
-fn run(step: &[&str]) -> bool {
+fn run(step: &[&str], envs: &[(&str, &str)]) -> bool {
     eprintln!("$ {}", step.join(" "));
     let mut cmd = Command::new(step[0]);
-    cmd.args(&step[1..]);
-    if step[1] == "doc" {
+    cmd.args(&step[1..]).envs(envs.iter().copied());
+    if step.get(1) == Some(&"doc") {
         cmd.env("RUSTDOCFLAGS", "-D warnings");
     }
     match cmd.status() {
@@ -33,20 +42,138 @@ fn run(step: &[&str]) -> bool {
     }
 }
 
+fn must(step: &[&str], envs: &[(&str, &str)]) {
+    if !run(step, envs) {
+        eprintln!("xtask: `{}` failed", step.join(" "));
+        exit(1);
+    }
+}
+
+/// Paths of the executables cargo reports building (`--message-format=json`).
+fn built_executables(args: &[&str]) -> Vec<String> {
+    eprintln!("$ cargo {}", args.join(" "));
+    let out = Command::new("cargo")
+        .args(args)
+        .arg("--message-format=json")
+        .output()
+        .unwrap_or_else(|e| {
+            eprintln!("cannot run cargo: {e}");
+            exit(1)
+        });
+    if !out.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        exit(1);
+    }
+    let key = "\"executable\":\"";
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let i = l.find(key)? + key.len();
+            let end = l[i..].find('"')?;
+            Some(l[i..i + end].to_string())
+        })
+        .collect()
+}
+
+const RUN_SH: &str = r#"#!/usr/bin/env bash
+# Runs the bundled CUDA tests, parity test, gpu_matmul example and benches on a GPU machine.
+# The CUDA libraries are looked up in python3's nvidia-* pip packages.
+set -uo pipefail
+cd "$(dirname "$0")"
+libs=$(python3 - <<'PY'
+import glob, os, site
+dirs = set()
+for sp in site.getsitepackages() + [site.getusersitepackages()]:
+    for f in glob.glob(os.path.join(sp, "nvidia", "**", "lib*.so*"), recursive=True):
+        dirs.add(os.path.dirname(f))
+print(":".join(sorted(dirs)))
+PY
+)
+export LD_LIBRARY_PATH="${libs}:${LD_LIBRARY_PATH:-}"
+export NN_REQUIRE_GPU=1
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
+status=0
+for t in tests/*; do echo "== $t"; "$t" --test-threads=1 --nocapture || status=1; done
+echo "== gpu_matmul"; ./examples/gpu_matmul --n 4096 || status=1
+for e in examples/train_custom_loop examples/train; do
+  echo "== $e --backend cuda"; "$e" --backend cuda --no-plot --report "${OUT:-.}/$(basename "$e")_cuda.json" | tail -3 || status=1
+done
+for b in benches/*; do echo "== $b"; "$b" --bench --warm-up-time 1 --measurement-time 3 cuda || status=1; done
+exit $status
+"#;
+
+fn bundle() {
+    let dir = Path::new("bundle");
+    let _ = std::fs::remove_dir_all(dir);
+    for sub in ["tests", "examples", "benches"] {
+        std::fs::create_dir_all(dir.join(sub)).expect("create bundle/");
+    }
+    let sets: [(&str, Vec<&str>); 3] = [
+        (
+            "tests",
+            vec!["test", "--release", "-p", "nn-cuda", "--no-run"],
+        ),
+        (
+            "examples",
+            vec!["build", "--release", "--features", "cuda", "--examples"],
+        ),
+        ("benches", vec!["bench", "--features", "cuda", "--no-run"]),
+    ];
+    for (sub, args) in sets {
+        for exe in built_executables(&args) {
+            let name = Path::new(&exe)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            // Test binaries are named `NAME-HASH`; keep the name.
+            let short = match sub {
+                "examples" => name.clone(),
+                _ => name
+                    .rsplit_once('-')
+                    .map_or(name.clone(), |(n, _)| n.to_string()),
+            };
+            std::fs::copy(&exe, dir.join(sub).join(&short)).expect("copy binary");
+            eprintln!("bundled {sub}/{short}");
+        }
+    }
+    let run_sh = dir.join("run.sh");
+    std::fs::write(&run_sh, RUN_SH).expect("write run.sh");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&run_sh, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    eprintln!("bundle/ ready: copy it to the GPU machine and run bundle/run.sh");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => {
             for step in CI {
-                if !run(step) {
-                    eprintln!("xtask ci: `{}` failed", step.join(" "));
-                    exit(1);
-                }
+                must(step, &[]);
             }
             eprintln!("xtask ci: all steps passed");
         }
+        Some("gpu-test") => {
+            must(
+                &[
+                    "cargo",
+                    "test",
+                    "--release",
+                    "-p",
+                    "nn-cuda",
+                    "--",
+                    "--nocapture",
+                ],
+                &[("NN_REQUIRE_GPU", "1")],
+            );
+            eprintln!("xtask gpu-test: the CUDA tests passed on a GPU");
+        }
+        Some("bundle") => bundle(),
         _ => {
-            eprintln!("usage: cargo xtask ci   # fmt check, clippy -D warnings, tests, docs");
+            eprintln!("usage: cargo xtask ci | gpu-test | bundle");
             exit(2);
         }
     }

@@ -1,1 +1,29 @@
-//! placeholder
+//! `nn-cuda`: the GPU backend, [`Cuda<E>`], for `E = f32` or `f64`.
+//!
+//! Matrix products go through cuBLAS (row-major data through the column-major API by swapping
+//! the operands, no transposing copies); every other op is a CUDA C kernel from `kernels.cu`,
+//! compiled at run time by NVRTC for the device's compute capability, once per device and
+//! cached. The CUDA libraries are loaded when a backend is first made, so this crate builds and
+//! its tests run on machines without CUDA: [`Cuda::new`] then returns an [`Error::Device`]
+//! naming what was not found.
+//!
+//! Tensors stay on the device; the only host round trips are the explicit `to_host` calls.
+//! One stream per device, with cudarc's per-buffer event tracking off (it only matters with
+//! several streams); allocations use the driver's stream-ordered pool.
+//!
+//! ```no_run
+//! use nn_core::{Backend, Shape};
+//! use nn_cuda::Cuda;
+//! let gpu = Cuda::<f32>::new(0)?;
+//! let x = gpu.from_host(&[1.0, 2.0, 3.0, 4.0], Shape::new(2, 2))?;
+//! let y = gpu.matmul(&x, false, &x, true)?;
+//! assert_eq!(gpu.to_host(&y)?, [5.0, 11.0, 11.0, 25.0]);
+//! # Ok::<(), nn_core::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+mod device;
+mod ops;
+
+pub use device::{available, Cuda, CudaFloat, CudaIndex, CudaTensor};
+pub use nn_core::Error;

@@ -1,0 +1,315 @@
+//! Devices, tensors and kernels: what [`Cuda`] holds.
+
+use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, ValidAsZeroBits,
+};
+use nn_core::{DType, Error, Float, Result, Shape};
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The kernels' source, compiled at run time by NVRTC.
+const KERNELS: &str = include_str!("kernels.cu");
+
+/// Kernels instantiated per element type (`NAME_f32`, `NAME_f64`).
+const TYPED_KERNELS: &[&str] = &[
+    "add_row",
+    "mul",
+    "sigmoid",
+    "sigmoid_backward",
+    "relu",
+    "relu_backward",
+    "axpby",
+    "axpy",
+    "scale",
+    "lerp",
+    "lerp_square",
+    "add_square",
+    "adaptive_step",
+    "sum_rows",
+    "softmax",
+    "softmax_ce",
+    "softmax_ce_backward",
+    "bce",
+    "bce_backward",
+    "argmax_rows",
+    "gather_rows",
+    "reduce_sum",
+];
+
+/// An element type the GPU computes in: `f32` or `f64`.
+pub trait CudaFloat: Float + DeviceRepr + ValidAsZeroBits + Unpin {
+    /// The kernels' suffix for this type.
+    const SUFFIX: &'static str;
+    /// `c = alpha · op(a) · op(b) + beta · c` through cuBLAS.
+    ///
+    /// # Safety
+    /// `cfg` must describe matrices that fit the buffers.
+    unsafe fn gemm(
+        blas: &CudaBlas,
+        cfg: GemmConfig<Self>,
+        a: &CudaSlice<Self>,
+        b: &CudaSlice<Self>,
+        c: &mut CudaSlice<Self>,
+    ) -> Result<()>;
+}
+
+macro_rules! cuda_float {
+    ($t:ty, $s:literal) => {
+        impl CudaFloat for $t {
+            const SUFFIX: &'static str = $s;
+            unsafe fn gemm(
+                blas: &CudaBlas,
+                cfg: GemmConfig<Self>,
+                a: &CudaSlice<Self>,
+                b: &CudaSlice<Self>,
+                c: &mut CudaSlice<Self>,
+            ) -> Result<()> {
+                // SAFETY: the caller guarantees that `cfg` fits the buffers.
+                unsafe { blas.gemm(cfg, a, b, c) }
+                    .map_err(|e| Error::Device(format!("cuBLAS gemm failed: {e:?}")))
+            }
+        }
+    };
+}
+cuda_float!(f32, "f32");
+cuda_float!(f64, "f64");
+
+/// One GPU: its context, its stream, a cuBLAS handle and the compiled kernels.
+pub(crate) struct Device {
+    pub(crate) ordinal: usize,
+    pub(crate) name: String,
+    pub(crate) stream: Arc<CudaStream>,
+    pub(crate) blas: CudaBlas,
+    funcs: HashMap<(&'static str, &'static str), CudaFunction>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cuda:{} ({})", self.ordinal, self.name)
+    }
+}
+
+pub(crate) fn dev_err(what: &str) -> impl FnOnce(cudarc::driver::DriverError) -> Error + '_ {
+    move |e| {
+        let oom = e.0 == cudarc::driver::sys::cudaError_enum::CUDA_ERROR_OUT_OF_MEMORY;
+        if oom {
+            Error::Device(format!("{what}: out of GPU memory"))
+        } else {
+            Error::Device(format!("{what}: {e:?}"))
+        }
+    }
+}
+
+/// Which CUDA libraries can be loaded, as `Err` naming the first that cannot.
+pub(crate) fn check_libraries() -> Result<()> {
+    // SAFETY: these only try to open the shared libraries (dlopen) and close them again.
+    let found = unsafe {
+        [
+            (
+                "the CUDA driver (libcuda.so)",
+                cudarc::driver::sys::is_culib_present(),
+            ),
+            (
+                "cuBLAS (libcublas.so)",
+                cudarc::cublas::sys::is_culib_present(),
+            ),
+            (
+                "NVRTC (libnvrtc.so)",
+                cudarc::nvrtc::sys::is_culib_present(),
+            ),
+        ]
+    };
+    for (name, ok) in found {
+        if !ok {
+            return Err(Error::Device(format!(
+                "{name} was not found: install the NVIDIA driver and CUDA libraries \
+                 (e.g. pip packages nvidia-cublas and nvidia-cuda-nvrtc) and add their \
+                 directories to LD_LIBRARY_PATH"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Device {
+    fn open(ordinal: usize) -> Result<Device> {
+        check_libraries()?;
+        let count = CudaContext::device_count().map_err(dev_err("counting CUDA devices"))?;
+        if ordinal as i32 >= count {
+            return Err(Error::Device(if count == 0 {
+                "no CUDA device found".to_string()
+            } else {
+                format!("CUDA device {ordinal} asked for, but only {count} exist")
+            }));
+        }
+        let ctx = CudaContext::new(ordinal).map_err(dev_err("creating the CUDA context"))?;
+        // SAFETY: one stream per device, so cross-stream event tracking is not needed.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx.default_stream();
+        let blas = CudaBlas::new(stream.clone())
+            .map_err(|e| Error::Device(format!("creating the cuBLAS handle: {e:?}")))?;
+        let (major, minor) = ctx
+            .compute_capability()
+            .map_err(dev_err("reading the compute capability"))?;
+        let opts = cudarc::nvrtc::CompileOptions {
+            options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
+            ..Default::default()
+        };
+        let ptx = cudarc::nvrtc::compile_ptx_with_opts(KERNELS, opts).map_err(|e| {
+            let log = match &e {
+                cudarc::nvrtc::CompileError::CompileError { log, .. } => {
+                    log.to_string_lossy().into_owned()
+                }
+                other => format!("{other:?}"),
+            };
+            Error::Device(format!("NVRTC could not compile kernels.cu:\n{log}"))
+        })?;
+        let module = ctx
+            .load_module(ptx)
+            .map_err(dev_err("loading the kernels"))?;
+        let mut funcs = HashMap::new();
+        for &k in TYPED_KERNELS {
+            for s in ["f32", "f64"] {
+                let f = module
+                    .load_function(&format!("{k}_{s}"))
+                    .map_err(dev_err("looking up a kernel"))?;
+                funcs.insert((k, s), f);
+            }
+        }
+        let f = module
+            .load_function("gather_index")
+            .map_err(dev_err("looking up a kernel"))?;
+        funcs.insert(("gather_index", ""), f);
+        let name = ctx.name().unwrap_or_else(|_| "unknown GPU".into());
+        Ok(Device {
+            ordinal,
+            name,
+            stream,
+            blas,
+            funcs,
+        })
+    }
+
+    /// The device `ordinal`, opened and its kernels compiled on first use, then shared.
+    fn get(ordinal: usize) -> Result<Arc<Device>> {
+        static DEVICES: OnceLock<Mutex<HashMap<usize, Arc<Device>>>> = OnceLock::new();
+        let mut map = DEVICES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = map.get(&ordinal) {
+            return Ok(d.clone());
+        }
+        let d = Arc::new(Device::open(ordinal)?);
+        map.insert(ordinal, d.clone());
+        Ok(d)
+    }
+
+    pub(crate) fn func(&self, name: &'static str, suffix: &'static str) -> &CudaFunction {
+        &self.funcs[&(name, suffix)]
+    }
+}
+
+/// Launch shape for `n` independent elements (grid-stride loops inside the kernels).
+pub(crate) fn cfg_for(n: usize) -> LaunchConfig {
+    let blocks = n.div_ceil(256).clamp(1, 4096) as u32;
+    LaunchConfig {
+        grid_dim: (blocks, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// The GPU backend for element type `E` on one device.
+pub struct Cuda<E: CudaFloat = f32> {
+    pub(crate) dev: Arc<Device>,
+    _e: PhantomData<E>,
+}
+
+impl<E: CudaFloat> Clone for Cuda<E> {
+    fn clone(&self) -> Self {
+        Cuda {
+            dev: self.dev.clone(),
+            _e: PhantomData,
+        }
+    }
+}
+
+impl<E: CudaFloat> std::fmt::Debug for Cuda<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cuda<{}>({:?})", E::DTYPE, self.dev)
+    }
+}
+
+impl<E: CudaFloat> Cuda<E> {
+    /// The backend on GPU `ordinal`. Fails with [`Error::Device`] naming what is missing: a
+    /// CUDA library, the device, or the kernels' compilation (with NVRTC's log).
+    pub fn new(ordinal: usize) -> Result<Self> {
+        Ok(Cuda {
+            dev: Device::get(ordinal)?,
+            _e: PhantomData,
+        })
+    }
+
+    /// The GPU's name, as the driver reports it.
+    pub fn device_name(&self) -> &str {
+        &self.dev.name
+    }
+
+    pub(crate) fn dtype_suffix() -> &'static str {
+        match E::DTYPE {
+            DType::F64 => "f64",
+            _ => "f32",
+        }
+    }
+}
+
+/// Whether a CUDA device can be used here, or why not.
+pub fn available() -> Result<()> {
+    Device::get(0).map(drop)
+}
+
+/// A matrix on the GPU. Clones share the buffer; in-place ops copy it first when shared.
+pub struct CudaTensor<E: CudaFloat> {
+    pub(crate) buf: Arc<CudaSlice<E>>,
+    pub(crate) shape: Shape,
+}
+
+impl<E: CudaFloat> Clone for CudaTensor<E> {
+    fn clone(&self) -> Self {
+        CudaTensor {
+            buf: self.buf.clone(),
+            shape: self.shape,
+        }
+    }
+}
+
+impl<E: CudaFloat> std::fmt::Debug for CudaTensor<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CudaTensor<{}>{}", E::DTYPE, self.shape)
+    }
+}
+
+/// A vector of `u32` indices on the GPU, with a host copy when it came from the host (so that
+/// label and bound checks need no device round trip).
+#[derive(Clone)]
+pub struct CudaIndex {
+    pub(crate) buf: Arc<CudaSlice<u32>>,
+    pub(crate) len: usize,
+    pub(crate) host: Option<Arc<Vec<u32>>>,
+    /// Every index is below this bound.
+    pub(crate) bound: u32,
+}
+
+impl std::fmt::Debug for CudaIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CudaIndex[{}]", self.len)
+    }
+}
+
+// SAFETY: device buffers are plain device memory; all access goes through the one stream.
+unsafe impl<E: CudaFloat> Send for CudaTensor<E> {}
+// SAFETY: as above; shared references only read.
+unsafe impl<E: CudaFloat> Sync for CudaTensor<E> {}

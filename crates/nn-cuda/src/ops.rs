@@ -1,0 +1,501 @@
+//! `Backend` for [`Cuda`]: cuBLAS for products, one kernel launch for every other op.
+
+use crate::device::{cfg_for, dev_err, Cuda, CudaFloat, CudaIndex, CudaTensor};
+use cudarc::cublas::{sys::cublasOperation_t as Op, GemmConfig};
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use nn_core::backend::check;
+use nn_core::{Backend, Error, Result, Shape};
+use std::sync::Arc;
+
+/// Launches kernel `$name` (for this backend's element type) with the arguments its
+/// declaration in kernels.cu lists.
+macro_rules! launch {
+    ($self:expr, $name:expr, $cfg:expr; $($arg:expr),* $(,)?) => {{
+        let f = $self.dev.func($name, Self::dtype_suffix());
+        let mut b = $self.dev.stream.launch_builder(f);
+        $( b.arg($arg); )*
+        // SAFETY: each call site passes the argument list its kernel in kernels.cu declares,
+        // with buffers of at least the sizes the kernel indexes (shapes are checked first).
+        unsafe { b.launch($cfg) }.map(drop).map_err(dev_err($name))
+    }};
+}
+
+const BLOCK_REDUCE: LaunchConfig = LaunchConfig {
+    grid_dim: (1, 1, 1),
+    block_dim: (1024, 1, 1),
+    shared_mem_bytes: 0,
+};
+
+fn u32_len(n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| {
+        Error::Unsupported(format!(
+            "tensors of {n} elements (the CUDA kernels index with u32)"
+        ))
+    })
+}
+
+impl<E: CudaFloat> Cuda<E> {
+    /// A device buffer for `n` elements whose contents the next kernel overwrites.
+    fn alloc(&self, n: usize) -> Result<CudaSlice<E>> {
+        u32_len(n)?;
+        // SAFETY: every caller launches a kernel that writes all `n` elements before any read.
+        unsafe { self.dev.stream.alloc::<E>(n.max(1)) }.map_err(dev_err("allocating GPU memory"))
+    }
+
+    fn tensor(&self, buf: CudaSlice<E>, shape: Shape) -> CudaTensor<E> {
+        CudaTensor {
+            buf: Arc::new(buf),
+            shape,
+        }
+    }
+
+    /// The buffer of `t` for writing, copied first if another tensor shares it.
+    fn unique<'a>(&self, t: &'a mut CudaTensor<E>) -> Result<&'a mut CudaSlice<E>> {
+        if Arc::get_mut(&mut t.buf).is_none() {
+            let copy = self
+                .dev
+                .stream
+                .clone_dtod(t.buf.as_ref())
+                .map_err(dev_err("copying a shared tensor"))?;
+            t.buf = Arc::new(copy);
+        }
+        Ok(Arc::get_mut(&mut t.buf).expect("just made unique"))
+    }
+
+    /// `out = f(x)` elementwise.
+    fn unary(&self, name: &'static str, x: &CudaTensor<E>) -> Result<CudaTensor<E>> {
+        let n = x.shape.len();
+        let mut out = self.alloc(n)?;
+        let nn = u32_len(n)?;
+        if n > 0 {
+            launch!(self, name, cfg_for(n); x.buf.as_ref(), &mut out, &nn)?;
+        }
+        Ok(self.tensor(out, x.shape))
+    }
+
+    /// `out = f(a, b)` elementwise, equal shapes.
+    fn binary(
+        &self,
+        name: &'static str,
+        a: &CudaTensor<E>,
+        b: &CudaTensor<E>,
+    ) -> Result<CudaTensor<E>> {
+        check::same(name, a.shape, b.shape)?;
+        let n = a.shape.len();
+        let mut out = self.alloc(n)?;
+        let nn = u32_len(n)?;
+        if n > 0 {
+            launch!(self, name, cfg_for(n); a.buf.as_ref(), b.buf.as_ref(), &mut out, &nn)?;
+        }
+        Ok(self.tensor(out, a.shape))
+    }
+
+    /// `y = f(y, x)` in place, with one scalar `c`.
+    fn update(
+        &self,
+        name: &'static str,
+        y: &mut CudaTensor<E>,
+        x: &CudaTensor<E>,
+        c: E,
+    ) -> Result<()> {
+        check::same(name, y.shape, x.shape)?;
+        let n = y.shape.len();
+        let nn = u32_len(n)?;
+        let ybuf = self.unique(y)?;
+        if n > 0 {
+            launch!(self, name, cfg_for(n); ybuf, x.buf.as_ref(), &c, &nn)?;
+        }
+        Ok(())
+    }
+
+    /// `Σ (square ? x² : x) / div` over `n` elements of `x`, as a 1 × 1 tensor.
+    fn reduce(&self, x: &CudaSlice<E>, n: usize, div: E, square: bool) -> Result<CudaTensor<E>> {
+        let mut out = self.alloc(1)?;
+        let (nn, sq) = (u32_len(n)?, square as i32);
+        launch!(self, "reduce_sum", BLOCK_REDUCE; x, &mut out, &nn, &div, &sq)?;
+        Ok(self.tensor(out, Shape::scalar()))
+    }
+
+    /// Labels must all be below `classes`; found on the host copy when there is one.
+    fn check_labels(&self, labels: &CudaIndex, classes: usize) -> Result<()> {
+        if (labels.bound as usize) <= classes {
+            return Ok(());
+        }
+        let host = match &labels.host {
+            Some(h) => h.as_ref().clone(),
+            None => self.index_to_host(labels)?,
+        };
+        match host.iter().position(|&l| l as usize >= classes) {
+            Some(row) => Err(Error::LabelOutOfRange {
+                label: host[row] as usize,
+                row,
+                classes,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn index(
+        &self,
+        buf: CudaSlice<u32>,
+        len: usize,
+        host: Option<Vec<u32>>,
+        bound: u32,
+    ) -> CudaIndex {
+        CudaIndex {
+            buf: Arc::new(buf),
+            len,
+            host: host.map(Arc::new),
+            bound,
+        }
+    }
+}
+
+impl<E: CudaFloat> Backend for Cuda<E> {
+    type Elem = E;
+    type Tensor = CudaTensor<E>;
+    type Index = CudaIndex;
+
+    fn name(&self) -> &'static str {
+        "cuda"
+    }
+
+    fn from_host(&self, data: &[E], shape: Shape) -> Result<CudaTensor<E>> {
+        check::host_len(data.len(), shape)?;
+        u32_len(data.len())?;
+        let buf = if data.is_empty() {
+            self.dev.stream.alloc_zeros::<E>(1)
+        } else {
+            self.dev.stream.clone_htod(data)
+        }
+        .map_err(dev_err("copying to the GPU"))?;
+        Ok(self.tensor(buf, shape))
+    }
+    fn to_host(&self, t: &CudaTensor<E>) -> Result<Vec<E>> {
+        let n = t.shape.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        self.dev
+            .stream
+            .clone_dtoh(&t.buf.slice(0..n))
+            .map_err(dev_err("copying from the GPU"))
+    }
+    fn zeros(&self, shape: Shape) -> Result<CudaTensor<E>> {
+        u32_len(shape.len())?;
+        let buf = self
+            .dev
+            .stream
+            .alloc_zeros::<E>(shape.len().max(1))
+            .map_err(dev_err("allocating GPU memory"))?;
+        Ok(self.tensor(buf, shape))
+    }
+    fn shape(&self, t: &CudaTensor<E>) -> Shape {
+        t.shape
+    }
+    fn index_from_host(&self, idx: &[u32]) -> Result<CudaIndex> {
+        u32_len(idx.len())?;
+        let buf = if idx.is_empty() {
+            self.dev.stream.alloc_zeros::<u32>(1)
+        } else {
+            self.dev.stream.clone_htod(idx)
+        }
+        .map_err(dev_err("copying indices to the GPU"))?;
+        let bound = idx.iter().max().map_or(0, |&m| m + 1);
+        Ok(self.index(buf, idx.len(), Some(idx.to_vec()), bound))
+    }
+    fn index_to_host(&self, idx: &CudaIndex) -> Result<Vec<u32>> {
+        if let Some(h) = &idx.host {
+            return Ok(h.as_ref().clone());
+        }
+        if idx.len == 0 {
+            return Ok(Vec::new());
+        }
+        self.dev
+            .stream
+            .clone_dtoh(&idx.buf.slice(0..idx.len))
+            .map_err(dev_err("copying indices from the GPU"))
+    }
+    fn index_len(&self, idx: &CudaIndex) -> usize {
+        idx.len
+    }
+    fn synchronize(&self) -> Result<()> {
+        self.dev
+            .stream
+            .synchronize()
+            .map_err(dev_err("synchronizing"))
+    }
+
+    fn matmul(
+        &self,
+        a: &CudaTensor<E>,
+        ta: bool,
+        b: &CudaTensor<E>,
+        tb: bool,
+    ) -> Result<CudaTensor<E>> {
+        let out = check::matmul(a.shape, ta, b.shape, tb)?;
+        let k = if ta { a.shape.rows } else { a.shape.cols };
+        if out.is_empty() || k == 0 {
+            return self.zeros(out);
+        }
+        let mut c = self.alloc(out.len())?;
+        let op = |t: bool| if t { Op::CUBLAS_OP_T } else { Op::CUBLAS_OP_N };
+        // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands.
+        let cfg = GemmConfig {
+            transa: op(tb),
+            transb: op(ta),
+            m: out.cols as i32,
+            n: out.rows as i32,
+            k: k as i32,
+            alpha: E::one(),
+            lda: b.shape.cols as i32,
+            ldb: a.shape.cols as i32,
+            beta: E::zero(),
+            ldc: out.cols as i32,
+        };
+        // SAFETY: the dimensions and leading dimensions above describe exactly the row-major
+        // buffers of a, b and c, whose shapes were checked.
+        unsafe { E::gemm(&self.dev.blas, cfg, &b.buf, &a.buf, &mut c)? };
+        Ok(self.tensor(c, out))
+    }
+
+    fn add_row(&self, a: &CudaTensor<E>, row: &CudaTensor<E>) -> Result<CudaTensor<E>> {
+        check::row("add_row", a.shape, row.shape)?;
+        let n = a.shape.len();
+        let mut out = self.alloc(n)?;
+        let (r, c) = (u32_len(a.shape.rows)?, u32_len(a.shape.cols)?);
+        if n > 0 {
+            launch!(self, "add_row", cfg_for(n); a.buf.as_ref(), row.buf.as_ref(), &mut out, &r, &c)?;
+        }
+        Ok(self.tensor(out, a.shape))
+    }
+    fn mul(&self, a: &CudaTensor<E>, b: &CudaTensor<E>) -> Result<CudaTensor<E>> {
+        self.binary("mul", a, b)
+    }
+    fn sum_rows(&self, a: &CudaTensor<E>) -> Result<CudaTensor<E>> {
+        let cols = a.shape.cols;
+        let mut out = self.alloc(cols)?;
+        let (r, c) = (u32_len(a.shape.rows)?, u32_len(cols)?);
+        if cols > 0 {
+            launch!(self, "sum_rows", cfg_for(cols); a.buf.as_ref(), &mut out, &r, &c)?;
+        }
+        Ok(self.tensor(out, Shape::row(cols)))
+    }
+
+    fn sigmoid(&self, x: &CudaTensor<E>) -> Result<CudaTensor<E>> {
+        self.unary("sigmoid", x)
+    }
+    fn sigmoid_backward(&self, out: &CudaTensor<E>, dout: &CudaTensor<E>) -> Result<CudaTensor<E>> {
+        self.binary("sigmoid_backward", out, dout)
+    }
+    fn relu(&self, x: &CudaTensor<E>) -> Result<CudaTensor<E>> {
+        self.unary("relu", x)
+    }
+    fn relu_backward(&self, x: &CudaTensor<E>, dout: &CudaTensor<E>) -> Result<CudaTensor<E>> {
+        self.binary("relu_backward", x, dout)
+    }
+    fn softmax(&self, x: &CudaTensor<E>) -> Result<CudaTensor<E>> {
+        let mut out = self.alloc(x.shape.len())?;
+        let (r, c) = (u32_len(x.shape.rows)?, u32_len(x.shape.cols)?);
+        if !x.shape.is_empty() {
+            launch!(self, "softmax", cfg_for(x.shape.rows); x.buf.as_ref(), &mut out, &r, &c)?;
+        }
+        Ok(self.tensor(out, x.shape))
+    }
+
+    fn softmax_cross_entropy(
+        &self,
+        logits: &CudaTensor<E>,
+        labels: &CudaIndex,
+    ) -> Result<(CudaTensor<E>, CudaTensor<E>)> {
+        let s = logits.shape;
+        check::labels("softmax_cross_entropy", s, labels.len)?;
+        self.check_labels(labels, s.cols)?;
+        let mut y = self.alloc(s.len())?;
+        let mut rows_loss = self.alloc(s.rows)?;
+        let (r, c) = (u32_len(s.rows)?, u32_len(s.cols)?);
+        launch!(self, "softmax_ce", cfg_for(s.rows); logits.buf.as_ref(), labels.buf.as_ref(), &mut y, &mut rows_loss, &r, &c)?;
+        let loss = self.reduce(&rows_loss, s.rows, E::of(s.rows as f64), false)?;
+        Ok((self.tensor(y, s), loss))
+    }
+    fn softmax_cross_entropy_backward(
+        &self,
+        y: &CudaTensor<E>,
+        labels: &CudaIndex,
+        dout: E,
+    ) -> Result<CudaTensor<E>> {
+        let s = y.shape;
+        check::labels("softmax_cross_entropy_backward", s, labels.len)?;
+        self.check_labels(labels, s.cols)?;
+        let mut out = self.alloc(s.len())?;
+        let (r, c, n) = (u32_len(s.rows)?, u32_len(s.cols)?, E::of(s.rows as f64));
+        launch!(self, "softmax_ce_backward", cfg_for(s.len()); y.buf.as_ref(), labels.buf.as_ref(), &mut out, &dout, &n, &r, &c)?;
+        Ok(self.tensor(out, s))
+    }
+    fn binary_cross_entropy(&self, y: &CudaTensor<E>, labels: &CudaIndex) -> Result<CudaTensor<E>> {
+        let s = y.shape;
+        binary_checks(self, "binary_cross_entropy", s, labels)?;
+        let mut rows_loss = self.alloc(s.rows)?;
+        let r = u32_len(s.rows)?;
+        launch!(self, "bce", cfg_for(s.rows); y.buf.as_ref(), labels.buf.as_ref(), &mut rows_loss, &r)?;
+        self.reduce(&rows_loss, s.rows, E::of(s.rows as f64), false)
+    }
+    fn binary_cross_entropy_backward(
+        &self,
+        y: &CudaTensor<E>,
+        labels: &CudaIndex,
+        dout: E,
+    ) -> Result<CudaTensor<E>> {
+        let s = y.shape;
+        binary_checks(self, "binary_cross_entropy_backward", s, labels)?;
+        let mut out = self.alloc(s.rows)?;
+        let (r, n) = (u32_len(s.rows)?, E::of(s.rows as f64));
+        launch!(self, "bce_backward", cfg_for(s.rows); y.buf.as_ref(), labels.buf.as_ref(), &mut out, &dout, &n, &r)?;
+        Ok(self.tensor(out, s))
+    }
+
+    fn axpy(&self, y: &mut CudaTensor<E>, alpha: E, x: &CudaTensor<E>) -> Result<()> {
+        self.update("axpy", y, x, alpha)
+    }
+    fn axpby(&self, y: &mut CudaTensor<E>, alpha: E, x: &CudaTensor<E>, beta: E) -> Result<()> {
+        check::same("axpby", y.shape, x.shape)?;
+        let n = y.shape.len();
+        let nn = u32_len(n)?;
+        let ybuf = self.unique(y)?;
+        if n > 0 {
+            launch!(self, "axpby", cfg_for(n); ybuf, x.buf.as_ref(), &alpha, &beta, &nn)?;
+        }
+        Ok(())
+    }
+    fn scale(&self, x: &mut CudaTensor<E>, alpha: E) -> Result<()> {
+        let n = x.shape.len();
+        let nn = u32_len(n)?;
+        let buf = self.unique(x)?;
+        if n > 0 {
+            launch!(self, "scale", cfg_for(n); buf, &alpha, &nn)?;
+        }
+        Ok(())
+    }
+    fn lerp(&self, y: &mut CudaTensor<E>, x: &CudaTensor<E>, c: E) -> Result<()> {
+        self.update("lerp", y, x, c)
+    }
+    fn lerp_square(&self, y: &mut CudaTensor<E>, x: &CudaTensor<E>, c: E) -> Result<()> {
+        self.update("lerp_square", y, x, c)
+    }
+    fn add_square(&self, y: &mut CudaTensor<E>, x: &CudaTensor<E>, c: E) -> Result<()> {
+        self.update("add_square", y, x, c)
+    }
+    fn adaptive_step(
+        &self,
+        p: &mut CudaTensor<E>,
+        num: &CudaTensor<E>,
+        den: &CudaTensor<E>,
+        lr: E,
+        eps: E,
+    ) -> Result<()> {
+        check::same("adaptive_step", p.shape, num.shape)?;
+        check::same("adaptive_step", p.shape, den.shape)?;
+        let n = p.shape.len();
+        let nn = u32_len(n)?;
+        let pbuf = self.unique(p)?;
+        if n > 0 {
+            launch!(self, "adaptive_step", cfg_for(n); pbuf, num.buf.as_ref(), den.buf.as_ref(), &lr, &eps, &nn)?;
+        }
+        Ok(())
+    }
+    fn sum_squares(&self, x: &CudaTensor<E>) -> Result<CudaTensor<E>> {
+        self.reduce(&x.buf, x.shape.len(), E::one(), true)
+    }
+
+    fn gather_rows(
+        &self,
+        src: &CudaTensor<E>,
+        idx: &CudaIndex,
+        start: usize,
+        len: usize,
+    ) -> Result<CudaTensor<E>> {
+        check::range("gather_rows", idx.len, start, len)?;
+        if idx.bound as usize > src.shape.rows {
+            check::index_bound("gather_rows", idx.bound - 1, src.shape.rows)?;
+        }
+        let s = Shape::new(len, src.shape.cols);
+        let mut out = self.alloc(s.len())?;
+        let (st, ln, c) = (u32_len(start)?, u32_len(len)?, u32_len(s.cols)?);
+        if !s.is_empty() {
+            launch!(self, "gather_rows", cfg_for(s.len()); src.buf.as_ref(), idx.buf.as_ref(), &mut out, &st, &ln, &c)?;
+        }
+        Ok(self.tensor(out, s))
+    }
+    fn gather_index(
+        &self,
+        src: &CudaIndex,
+        idx: &CudaIndex,
+        start: usize,
+        len: usize,
+    ) -> Result<CudaIndex> {
+        check::range("gather_index", idx.len, start, len)?;
+        if idx.bound as usize > src.len {
+            check::index_bound("gather_index", idx.bound - 1, src.len)?;
+        }
+        u32_len(len)?;
+        let mut out = self
+            .dev
+            .stream
+            .alloc_zeros::<u32>(len.max(1))
+            .map_err(dev_err("allocating GPU memory"))?;
+        let (st, ln) = (start as u32, len as u32);
+        if len > 0 {
+            let f = self.dev.func("gather_index", "");
+            let mut b = self.dev.stream.launch_builder(f);
+            b.arg(src.buf.as_ref())
+                .arg(idx.buf.as_ref())
+                .arg(&mut out)
+                .arg(&st)
+                .arg(&ln);
+            // SAFETY: gather_index(const u32*, const u32*, u32*, u32, u32), with the range and
+            // the indices' bound checked above.
+            unsafe { b.launch(cfg_for(len)) }.map_err(dev_err("gather_index"))?;
+        }
+        // The host copies (when both exist) give the gathered labels without a device read.
+        let host = match (&src.host, &idx.host) {
+            (Some(s), Some(i)) => Some(
+                i[start..start + len]
+                    .iter()
+                    .map(|&k| s[k as usize])
+                    .collect(),
+            ),
+            _ => None,
+        };
+        Ok(self.index(out, len, host, src.bound))
+    }
+    fn argmax_rows(&self, x: &CudaTensor<E>) -> Result<CudaIndex> {
+        let s = x.shape;
+        u32_len(s.rows)?;
+        let mut out = self
+            .dev
+            .stream
+            .alloc_zeros::<u32>(s.rows.max(1))
+            .map_err(dev_err("allocating GPU memory"))?;
+        let (r, c) = (s.rows as u32, u32_len(s.cols)?);
+        if s.rows > 0 && s.cols > 0 {
+            launch!(self, "argmax_rows", cfg_for(s.rows); x.buf.as_ref(), &mut out, &r, &c)?;
+        }
+        Ok(self.index(out, s.rows, None, s.cols as u32))
+    }
+}
+
+fn binary_checks<E: CudaFloat>(
+    b: &Cuda<E>,
+    op: &'static str,
+    s: Shape,
+    labels: &CudaIndex,
+) -> Result<()> {
+    if s.cols != 1 {
+        return Err(Error::shape(
+            op,
+            format!("expected an (n, 1) input, got {s}"),
+        ));
+    }
+    check::labels(op, s, labels.len)?;
+    b.check_labels(labels, 2)
+}

@@ -1,0 +1,87 @@
+//! The spiral trained on the CPU and on the GPU by the same Trainer code: the recorded losses
+//! agree to 1e-4 relative in f32 and 1e-9 in f64, and the accuracies are equal. Skipped, with a
+//! notice, without a GPU (NN_REQUIRE_GPU=1 makes that a failure).
+
+use nn_core::{Backend, NumpyRng};
+use nn_cpu::Cpu;
+use nn_cuda::{Cuda, CudaFloat};
+use nn_layers::TwoLayerNet;
+use nn_optim::by_name;
+use nn_train::{eval, spiral, FitOptions, Output, Trainer};
+
+fn train<B: Backend>(b: B, optimizer: &str, lr: f64) -> (Vec<f64>, f64) {
+    let mut rng = NumpyRng::new(1984);
+    let data = spiral::load_data_from(&mut rng);
+    let model = TwoLayerNet::new(&b, 2, 10, 3, &mut rng).unwrap();
+    let mut t = Trainer::new(model, by_name::<B>(optimizer, lr).unwrap());
+    let o = FitOptions {
+        max_epoch: 300,
+        batch_size: 30,
+        max_grad: Some(5.0),
+        eval_interval: Some(10),
+        output: Output::Silent,
+    };
+    t.fit(&data, &o, &mut rng).unwrap();
+    let acc = eval::accuracy(t.model_mut(), &data).unwrap();
+    (t.loss_list().to_vec(), acc)
+}
+
+fn gpu<E: CudaFloat>() -> Option<Cuda<E>> {
+    match Cuda::<E>::new(0) {
+        Ok(b) => Some(b),
+        Err(e) if std::env::var_os("NN_REQUIRE_GPU").is_some() => {
+            panic!("NN_REQUIRE_GPU is set: {e}")
+        }
+        Err(e) => {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "SKIPPED parity (no GPU): {e}");
+            None
+        }
+    }
+}
+
+fn compare<E: CudaFloat>(cpu: Cpu<E>, rel: f64) {
+    let Some(g) = gpu::<E>() else { return };
+    for (opt, lr) in [("sgd", 1.0), ("adam", 0.01)] {
+        let (lc, ac) = train(cpu, opt, lr);
+        let (lg, ag) = train(g.clone(), opt, lr);
+        assert_eq!(lc.len(), lg.len());
+        let worst = lc
+            .iter()
+            .zip(&lg)
+            .map(|(a, b)| ((a - b) / a).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            worst <= rel,
+            "{opt} {}: worst relative difference {worst:e} > {rel:e}",
+            E::DTYPE
+        );
+        assert_eq!(ac, ag, "{opt}: accuracy");
+        println!(
+            "parity {opt} {}: {} losses, worst rel. diff {worst:.2e}, accuracy {ag}",
+            E::DTYPE,
+            lc.len()
+        );
+    }
+}
+
+#[test]
+fn spiral_f32_cpu_and_gpu_agree() {
+    compare(Cpu::<f32>::new(), 1e-4);
+}
+
+#[test]
+fn spiral_f64_cpu_and_gpu_agree() {
+    compare(Cpu::<f64>::new(), 1e-9);
+}
+
+#[test]
+fn no_gpu_is_a_clear_error_not_a_panic() {
+    if let Err(e) = nn_cuda::available() {
+        let msg = e.to_string();
+        assert!(
+            msg.contains("not found") || msg.contains("no CUDA device"),
+            "{msg}"
+        );
+    }
+}
