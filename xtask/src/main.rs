@@ -3,6 +3,8 @@
 //! - `cargo xtask ci`: what CI runs (fmt check, clippy, tests, docs).
 //! - `cargo xtask gpu-test`: the CUDA tests with `NN_REQUIRE_GPU=1`, so that a missing GPU fails
 //!   instead of skipping: a pass here means verified on a GPU.
+//! - `cargo xtask check-fallback`: the CPU matmul test under valgrind (no AVX-512), requiring
+//!   the run-time choice of the AVX2 kernels.
 //! - `cargo xtask bundle`: builds the CUDA test, bench and example binaries in release mode into
 //!   `bundle/` with `run.sh`, for a GPU machine without a Rust toolchain.
 use std::path::Path;
@@ -147,6 +149,28 @@ fn bundle() {
     eprintln!("bundle/ ready: copy it to the GPU machine and run bundle/run.sh");
 }
 
+/// Runs the CPU matmul test under valgrind, whose virtual CPU lacks AVX-512, and requires the
+/// AVX2 kernels to be chosen and to give the right products.
+fn check_fallback() {
+    let exes = built_executables(&["test", "--release", "-p", "nn-cpu", "--lib", "--no-run"]);
+    let Some(exe) = exes.first() else {
+        eprintln!("xtask: no nn-cpu test binary was built");
+        exit(1);
+    };
+    must(
+        &[
+            "valgrind",
+            "-q",
+            "--error-exitcode=9",
+            exe.as_str(),
+            "all_paths",
+            "--nocapture",
+        ],
+        &[("NN_EXPECT_KERNEL", "fma")],
+    );
+    eprintln!("xtask check-fallback: the AVX2 path ran and gave the right products");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -172,8 +196,9 @@ fn main() {
             eprintln!("xtask gpu-test: the CUDA tests passed on a GPU");
         }
         Some("bundle") => bundle(),
+        Some("check-fallback") => check_fallback(),
         _ => {
-            eprintln!("usage: cargo xtask ci | gpu-test | bundle");
+            eprintln!("usage: cargo xtask ci | gpu-test | check-fallback | bundle | bench-report");
             exit(2);
         }
     }

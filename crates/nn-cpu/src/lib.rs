@@ -16,31 +16,46 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod matmul;
 mod ops;
+mod storage;
 
-use ndarray::{ArcArray1, ArcArray2};
-use nn_core::Float;
+pub use storage::CpuFloat;
+
+use ndarray::{ArcArray1, ArrayView2};
+use nn_core::Shape;
 use std::marker::PhantomData;
+use std::sync::Arc;
+use storage::Buf;
 
 /// The CPU backend for element type `E`.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Cpu<E: Float = f32>(PhantomData<E>);
+pub struct Cpu<E: CpuFloat = f32>(PhantomData<E>);
 
-impl<E: Float> Cpu<E> {
+impl<E: CpuFloat> Cpu<E> {
     /// The CPU backend. It holds no state; every value is the same backend.
     pub fn new() -> Self {
         Cpu(PhantomData)
     }
 }
 
-/// A matrix on the CPU: a reference-counted `ndarray` array (copy-on-write).
-#[derive(Clone, Debug, PartialEq)]
-pub struct CpuTensor<E: Float>(pub ArcArray2<E>);
+/// A row-major matrix on the CPU. Clones share the buffer (a reference count); in-place ops
+/// copy it first when it is shared.
+#[derive(Clone, Debug)]
+pub struct CpuTensor<E: CpuFloat> {
+    shape: Shape,
+    buf: Arc<Buf<E>>,
+}
 
-impl<E: Float> CpuTensor<E> {
-    /// The underlying `ndarray` array.
-    pub fn array(&self) -> &ArcArray2<E> {
-        &self.0
+impl<E: CpuFloat> CpuTensor<E> {
+    /// The tensor as an `ndarray` view.
+    pub fn array(&self) -> ArrayView2<'_, E> {
+        ArrayView2::from_shape((self.shape.rows, self.shape.cols), &self.buf.0)
+            .expect("a tensor's buffer fills its shape")
+    }
+    /// The elements, row-major.
+    pub fn as_slice(&self) -> &[E] {
+        &self.buf.0
     }
 }
 

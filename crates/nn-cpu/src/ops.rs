@@ -1,65 +1,66 @@
-//! `Backend` for [`Cpu`]: each op a loop over contiguous slices, matmul through ndarray.
+//! `Backend` for [`Cpu`]: each op a loop over contiguous slices into a pooled buffer.
 
+use crate::matmul::{self, Operand};
+use crate::storage::{pooled, Buf, CpuFloat};
 use crate::{Cpu, CpuIndex, CpuTensor};
-use ndarray::{ArcArray1, ArcArray2, ArrayView2};
+use ndarray::ArcArray1;
 use nn_core::backend::check;
-use nn_core::{Backend, Error, Float, Result, Shape};
-use std::borrow::Cow;
+use nn_core::{Backend, Error, Result, Shape};
+use std::sync::Arc;
 
-fn shape_of<E: Float>(t: &CpuTensor<E>) -> Shape {
-    let (r, c) = t.0.dim();
-    Shape::new(r, c)
-}
-
-/// The elements in row-major order (borrowed when the array is contiguous, as ours always are).
-fn data<E: Float>(t: &CpuTensor<E>) -> Cow<'_, [E]> {
-    match t.0.as_slice() {
-        Some(s) => Cow::Borrowed(s),
-        None => Cow::Owned(t.0.iter().copied().collect()),
+fn tensor<E: CpuFloat>(v: Vec<E>, shape: Shape) -> CpuTensor<E> {
+    debug_assert_eq!(v.len(), shape.len());
+    CpuTensor {
+        shape,
+        buf: Arc::new(Buf(v)),
     }
 }
 
-/// Mutable row-major elements, made unique and contiguous first.
-fn data_mut<E: Float>(t: &mut CpuTensor<E>) -> &mut [E] {
-    if !t.0.is_standard_layout() {
-        t.0 = t.0.as_standard_layout().to_owned().into_shared();
+/// A tensor of `shape` whose elements `fill` pushes, in order.
+fn build<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut Vec<E>)) -> CpuTensor<E> {
+    let mut v = pooled(shape.len());
+    fill(&mut v);
+    tensor(v, shape)
+}
+
+fn data<E: CpuFloat>(t: &CpuTensor<E>) -> &[E] {
+    &t.buf.0
+}
+
+/// The elements for writing, copied first if another tensor shares them.
+fn data_mut<E: CpuFloat>(t: &mut CpuTensor<E>) -> &mut [E] {
+    if Arc::get_mut(&mut t.buf).is_none() {
+        let mut v = pooled(t.shape.len());
+        v.extend_from_slice(&t.buf.0);
+        t.buf = Arc::new(Buf(v));
     }
-    t.0.as_slice_mut()
-        .expect("standard layout was just ensured")
+    &mut Arc::get_mut(&mut t.buf).expect("just made unique").0
 }
 
-fn tensor<E: Float>(v: Vec<E>, s: Shape) -> CpuTensor<E> {
-    CpuTensor(ArcArray2::from_shape_vec((s.rows, s.cols), v).expect("length matches shape"))
+fn map<E: CpuFloat>(x: &CpuTensor<E>, f: impl Fn(E) -> E) -> CpuTensor<E> {
+    build(x.shape, |v| v.extend(data(x).iter().map(|&e| f(e))))
 }
 
-fn map<E: Float>(x: &CpuTensor<E>, f: impl Fn(E) -> E) -> CpuTensor<E> {
-    tensor(data(x).iter().map(|&v| f(v)).collect(), shape_of(x))
-}
-
-fn zip_map<E: Float>(
+fn zip_map<E: CpuFloat>(
     op: &'static str,
     a: &CpuTensor<E>,
     b: &CpuTensor<E>,
     f: impl Fn(E, E) -> E,
 ) -> Result<CpuTensor<E>> {
-    check::same(op, shape_of(a), shape_of(b))?;
-    let v = data(a)
-        .iter()
-        .zip(data(b).iter())
-        .map(|(&x, &y)| f(x, y))
-        .collect();
-    Ok(tensor(v, shape_of(a)))
+    check::same(op, a.shape, b.shape)?;
+    Ok(build(a.shape, |v| {
+        v.extend(data(a).iter().zip(data(b)).map(|(&x, &y)| f(x, y)))
+    }))
 }
 
-fn update<E: Float>(
+fn update<E: CpuFloat>(
     op: &'static str,
     y: &mut CpuTensor<E>,
     x: &CpuTensor<E>,
     f: impl Fn(&mut E, E),
 ) -> Result<()> {
-    check::same(op, shape_of(y), shape_of(x))?;
-    let xs = data(x);
-    for (a, &b) in data_mut(y).iter_mut().zip(xs.iter()) {
+    check::same(op, y.shape, x.shape)?;
+    for (a, &b) in data_mut(y).iter_mut().zip(data(x)) {
         f(a, b);
     }
     Ok(())
@@ -76,13 +77,30 @@ fn labels_in_range(labels: &[u32], classes: usize) -> Result<()> {
     }
 }
 
-fn scalar<E: Float>(v: E) -> CpuTensor<E> {
-    tensor(vec![v], Shape::scalar())
+fn index_slice(i: &CpuIndex) -> &[u32] {
+    i.0.as_slice().expect("1-D index is contiguous")
+}
+
+fn scalar<E: CpuFloat>(v: E) -> CpuTensor<E> {
+    build(Shape::scalar(), |b| b.push(v))
+}
+
+/// Softmax of one row, in place: subtract the maximum, exponentiate, normalise.
+fn softmax_row<E: CpuFloat>(row: &mut [E]) {
+    let m = row.iter().copied().fold(E::neg_infinity(), E::max);
+    let mut sum = E::zero();
+    for e in row.iter_mut() {
+        *e = (*e - m).exp();
+        sum += *e;
+    }
+    for e in row.iter_mut() {
+        *e /= sum;
+    }
 }
 
 const LOG_EPS: f64 = 1e-7;
 
-impl<E: Float> Backend for Cpu<E> {
+impl<E: CpuFloat> Backend for Cpu<E> {
     type Elem = E;
     type Tensor = CpuTensor<E>;
     type Index = CpuIndex;
@@ -93,16 +111,16 @@ impl<E: Float> Backend for Cpu<E> {
 
     fn from_host(&self, d: &[E], shape: Shape) -> Result<CpuTensor<E>> {
         check::host_len(d.len(), shape)?;
-        Ok(tensor(d.to_vec(), shape))
+        Ok(build(shape, |v| v.extend_from_slice(d)))
     }
     fn to_host(&self, t: &CpuTensor<E>) -> Result<Vec<E>> {
-        Ok(data(t).into_owned())
+        Ok(data(t).to_vec())
     }
     fn zeros(&self, shape: Shape) -> Result<CpuTensor<E>> {
-        Ok(tensor(vec![E::zero(); shape.len()], shape))
+        Ok(build(shape, |v| v.resize(shape.len(), E::zero())))
     }
     fn shape(&self, t: &CpuTensor<E>) -> Shape {
-        shape_of(t)
+        t.shape
     }
     fn index_from_host(&self, idx: &[u32]) -> Result<CpuIndex> {
         Ok(CpuIndex(ArcArray1::from(idx.to_vec())))
@@ -124,25 +142,33 @@ impl<E: Float> Backend for Cpu<E> {
         b: &CpuTensor<E>,
         tb: bool,
     ) -> Result<CpuTensor<E>> {
-        let out = check::matmul(shape_of(a), ta, shape_of(b), tb)?;
-        let av: ArrayView2<E> = if ta { a.0.t() } else { a.0.view() };
-        let bv: ArrayView2<E> = if tb { b.0.t() } else { b.0.view() };
-        let mut c = ndarray::Array2::<E>::zeros((out.rows, out.cols));
-        ndarray::linalg::general_mat_mul(E::one(), &av, &bv, E::zero(), &mut c);
-        Ok(CpuTensor(c.into_shared()))
+        let out = check::matmul(a.shape, ta, b.shape, tb)?;
+        let k = if ta { a.shape.rows } else { a.shape.cols };
+        let oa = Operand {
+            data: data(a),
+            cols: a.shape.cols,
+            t: ta,
+        };
+        let ob = Operand {
+            data: data(b),
+            cols: b.shape.cols,
+            t: tb,
+        };
+        Ok(build(out, |v| {
+            v.resize(out.len(), E::zero());
+            matmul::matmul(out.rows, out.cols, k, oa, ob, v);
+        }))
     }
 
     fn add_row(&self, a: &CpuTensor<E>, row: &CpuTensor<E>) -> Result<CpuTensor<E>> {
-        let s = shape_of(a);
-        check::row("add_row", s, shape_of(row))?;
+        let s = a.shape;
+        check::row("add_row", s, row.shape)?;
         let r = data(row);
-        let mut v = data(a).into_owned();
-        for chunk in v.chunks_exact_mut(s.cols.max(1)) {
-            for (x, &b) in chunk.iter_mut().zip(r.iter()) {
-                *x += b;
+        Ok(build(s, |v| {
+            for chunk in data(a).chunks_exact(s.cols.max(1)) {
+                v.extend(chunk.iter().zip(r).map(|(&x, &b)| x + b));
             }
-        }
-        Ok(tensor(v, s))
+        }))
     }
 
     fn mul(&self, a: &CpuTensor<E>, b: &CpuTensor<E>) -> Result<CpuTensor<E>> {
@@ -150,14 +176,15 @@ impl<E: Float> Backend for Cpu<E> {
     }
 
     fn sum_rows(&self, a: &CpuTensor<E>) -> Result<CpuTensor<E>> {
-        let s = shape_of(a);
-        let mut acc = vec![E::zero(); s.cols];
-        for chunk in data(a).chunks_exact(s.cols.max(1)) {
-            for (x, &v) in acc.iter_mut().zip(chunk) {
-                *x += v;
+        let s = a.shape;
+        Ok(build(Shape::row(s.cols), |acc| {
+            acc.resize(s.cols, E::zero());
+            for chunk in data(a).chunks_exact(s.cols.max(1)) {
+                for (x, &v) in acc.iter_mut().zip(chunk) {
+                    *x += v;
+                }
             }
-        }
-        Ok(tensor(acc, Shape::row(s.cols)))
+        }))
     }
 
     fn sigmoid(&self, x: &CpuTensor<E>) -> Result<CpuTensor<E>> {
@@ -179,20 +206,11 @@ impl<E: Float> Backend for Cpu<E> {
         })
     }
     fn softmax(&self, x: &CpuTensor<E>) -> Result<CpuTensor<E>> {
-        let s = shape_of(x);
-        let mut v = data(x).into_owned();
-        for row in v.chunks_exact_mut(s.cols.max(1)) {
-            let m = row.iter().copied().fold(E::neg_infinity(), E::max);
-            let mut sum = E::zero();
-            for e in row.iter_mut() {
-                *e = (*e - m).exp();
-                sum += *e;
-            }
-            for e in row.iter_mut() {
-                *e /= sum;
-            }
-        }
-        Ok(tensor(v, s))
+        let s = x.shape;
+        Ok(build(s, |v| {
+            v.extend_from_slice(data(x));
+            v.chunks_exact_mut(s.cols.max(1)).for_each(softmax_row);
+        }))
     }
 
     fn softmax_cross_entropy(
@@ -200,20 +218,18 @@ impl<E: Float> Backend for Cpu<E> {
         logits: &CpuTensor<E>,
         labels: &CpuIndex,
     ) -> Result<(CpuTensor<E>, CpuTensor<E>)> {
-        let s = shape_of(logits);
+        let s = logits.shape;
         check::labels("softmax_cross_entropy", s, labels.0.len())?;
-        let lab = labels.0.as_slice().expect("1-D index is contiguous");
+        let lab = index_slice(labels);
         labels_in_range(lab, s.cols)?;
         let y = self.softmax(logits)?;
-        let yv = data(&y);
         let eps = E::of(LOG_EPS);
-        let total: E = lab
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| (yv[i * s.cols + l as usize] + eps).ln())
+        let total: E = data(&y)
+            .chunks_exact(s.cols)
+            .zip(lab)
+            .map(|(row, &l)| (row[l as usize] + eps).ln())
             .sum();
         let loss = -total / E::of(s.rows as f64);
-        drop(yv);
         Ok((y, scalar(loss)))
     }
 
@@ -223,23 +239,24 @@ impl<E: Float> Backend for Cpu<E> {
         labels: &CpuIndex,
         dout: E,
     ) -> Result<CpuTensor<E>> {
-        let s = shape_of(y);
+        let s = y.shape;
         check::labels("softmax_cross_entropy_backward", s, labels.0.len())?;
-        let lab = labels.0.as_slice().expect("1-D index is contiguous");
+        let lab = index_slice(labels);
         labels_in_range(lab, s.cols)?;
         let n = E::of(s.rows as f64);
-        let mut v = data(y).into_owned();
-        for (row, &l) in v.chunks_exact_mut(s.cols).zip(lab) {
-            row[l as usize] -= E::one();
-            for e in row.iter_mut() {
-                *e = *e * dout / n;
+        Ok(build(s, |v| {
+            v.extend_from_slice(data(y));
+            for (row, &l) in v.chunks_exact_mut(s.cols).zip(lab) {
+                row[l as usize] -= E::one();
+                for e in row.iter_mut() {
+                    *e = *e * dout / n;
+                }
             }
-        }
-        Ok(tensor(v, s))
+        }))
     }
 
     fn binary_cross_entropy(&self, y: &CpuTensor<E>, labels: &CpuIndex) -> Result<CpuTensor<E>> {
-        let s = shape_of(y);
+        let s = y.shape;
         binary_checks("binary_cross_entropy", s, labels)?;
         let eps = E::of(LOG_EPS);
         let total: E = data(y)
@@ -256,15 +273,17 @@ impl<E: Float> Backend for Cpu<E> {
         labels: &CpuIndex,
         dout: E,
     ) -> Result<CpuTensor<E>> {
-        let s = shape_of(y);
+        let s = y.shape;
         binary_checks("binary_cross_entropy_backward", s, labels)?;
         let n = E::of(s.rows as f64);
-        let v = data(y)
-            .iter()
-            .zip(labels.0.iter())
-            .map(|(&p, &l)| (p - E::of(l as f64)) * dout / n)
-            .collect();
-        Ok(tensor(v, s))
+        Ok(build(s, |v| {
+            v.extend(
+                data(y)
+                    .iter()
+                    .zip(labels.0.iter())
+                    .map(|(&p, &l)| (p - E::of(l as f64)) * dout / n),
+            )
+        }))
     }
 
     fn axpy(&self, y: &mut CpuTensor<E>, alpha: E, x: &CpuTensor<E>) -> Result<()> {
@@ -294,10 +313,9 @@ impl<E: Float> Backend for Cpu<E> {
         lr: E,
         eps: E,
     ) -> Result<()> {
-        check::same("adaptive_step", shape_of(p), shape_of(num))?;
-        check::same("adaptive_step", shape_of(p), shape_of(den))?;
-        let (nv, dv) = (data(num), data(den));
-        for ((w, &g), &h) in data_mut(p).iter_mut().zip(nv.iter()).zip(dv.iter()) {
+        check::same("adaptive_step", p.shape, num.shape)?;
+        check::same("adaptive_step", p.shape, den.shape)?;
+        for ((w, &g), &h) in data_mut(p).iter_mut().zip(data(num)).zip(data(den)) {
             *w -= lr * g / (h.sqrt() + eps);
         }
         Ok(())
@@ -313,16 +331,19 @@ impl<E: Float> Backend for Cpu<E> {
         start: usize,
         len: usize,
     ) -> Result<CpuTensor<E>> {
-        let s = shape_of(src);
+        let s = src.shape;
         check::range("gather_rows", idx.0.len(), start, len)?;
-        let d = data(src);
-        let mut v = Vec::with_capacity(len * s.cols);
-        for &i in idx.0.slice(ndarray::s![start..start + len]) {
-            check::index_bound("gather_rows", i, s.rows)?;
-            let i = i as usize;
-            v.extend_from_slice(&d[i * s.cols..(i + 1) * s.cols]);
+        let rows = &index_slice(idx)[start..start + len];
+        if let Some(&bad) = rows.iter().find(|&&i| i as usize >= s.rows) {
+            check::index_bound("gather_rows", bad, s.rows)?;
         }
-        Ok(tensor(v, Shape::new(len, s.cols)))
+        let d = data(src);
+        Ok(build(Shape::new(len, s.cols), |v| {
+            for &i in rows {
+                let i = i as usize;
+                v.extend_from_slice(&d[i * s.cols..(i + 1) * s.cols]);
+            }
+        }))
     }
 
     fn gather_index(
@@ -333,16 +354,16 @@ impl<E: Float> Backend for Cpu<E> {
         len: usize,
     ) -> Result<CpuIndex> {
         check::range("gather_index", idx.0.len(), start, len)?;
-        let mut v = Vec::with_capacity(len);
-        for &i in idx.0.slice(ndarray::s![start..start + len]) {
-            check::index_bound("gather_index", i, src.0.len())?;
-            v.push(src.0[i as usize]);
+        let s = index_slice(src);
+        let rows = &index_slice(idx)[start..start + len];
+        if let Some(&bad) = rows.iter().find(|&&i| i as usize >= s.len()) {
+            check::index_bound("gather_index", bad, s.len())?;
         }
-        Ok(CpuIndex(ArcArray1::from(v)))
+        Ok(CpuIndex(rows.iter().map(|&i| s[i as usize]).collect()))
     }
 
     fn argmax_rows(&self, x: &CpuTensor<E>) -> Result<CpuIndex> {
-        let s = shape_of(x);
+        let s = x.shape;
         let v = data(x)
             .chunks_exact(s.cols.max(1))
             .map(|row| {
@@ -367,5 +388,5 @@ fn binary_checks(op: &'static str, s: Shape, labels: &CpuIndex) -> Result<()> {
         ));
     }
     check::labels(op, s, labels.0.len())?;
-    labels_in_range(labels.0.as_slice().expect("1-D index is contiguous"), 2)
+    labels_in_range(index_slice(labels), 2)
 }

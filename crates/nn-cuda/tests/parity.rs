@@ -3,7 +3,7 @@
 //! notice, without a GPU (NN_REQUIRE_GPU=1 makes that a failure).
 
 use nn_core::{Backend, NumpyRng};
-use nn_cpu::Cpu;
+use nn_cpu::{Cpu, CpuFloat};
 use nn_cuda::{Cuda, CudaFloat};
 use nn_layers::TwoLayerNet;
 use nn_optim::by_name;
@@ -40,7 +40,7 @@ fn gpu<E: CudaFloat>() -> Option<Cuda<E>> {
     }
 }
 
-fn compare<E: CudaFloat>(cpu: Cpu<E>, rel: f64) {
+fn compare<E: CudaFloat + CpuFloat>(cpu: Cpu<E>, rel: f64) {
     let Some(g) = gpu::<E>() else { return };
     for (opt, lr) in [("sgd", 1.0), ("adam", 0.01)] {
         let (lc, ac) = train(cpu, opt, lr);

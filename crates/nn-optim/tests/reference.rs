@@ -14,7 +14,7 @@
 //! Tolerance: 1e-14 relative in f64 (the same formulas in the same order), 1e-5 in f32.
 
 use approx::assert_relative_eq;
-use nn_core::{Backend, Float, ParamStore, Shape};
+use nn_core::{Backend, ParamStore, Shape};
 use nn_cpu::Cpu;
 use nn_optim::{by_name, Optimizer};
 
@@ -65,7 +65,7 @@ const EXPECTED: [(&str, [f64; 4]); 6] = [
     ),
 ];
 
-fn run<E: Float>(name: &str) -> Vec<f64> {
+fn run<E: nn_cpu::CpuFloat>(name: &str) -> Vec<f64> {
     let b = Cpu::<E>::new();
     let s = Shape::new(2, 2);
     let mut store = ParamStore::new();
