@@ -230,3 +230,69 @@ pub fn decision_boundary(path: &Path, b: &Boundary, data: &Dataset) -> Result<()
     }
     render(path, |root| draw!(root), |root| draw!(root))
 }
+
+/// A line chart of named series (the bench report's CPU-against-GPU crossover), PNG or SVG.
+pub fn lines(
+    path: &Path,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<()> {
+    let pts = series.iter().flat_map(|(_, v)| v.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for &(x, y) in pts {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if !x0.is_finite() {
+        return Err(Error::Empty("the series to plot".into()));
+    }
+    let pad = ((y1 - y0) * 0.05).max(1e-9);
+    macro_rules! draw {
+        ($root:expr) => {{
+            let root = $root;
+            root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+            let text = font_available();
+            let mut chart = ChartBuilder::on(&root);
+            chart.margin(15);
+            if text {
+                chart.x_label_area_size(40).y_label_area_size(60);
+            }
+            let mut chart = chart
+                .build_cartesian_2d(x0..x1.max(x0 + 1e-9), (y0 - pad)..(y1 + pad))
+                .map_err(|e| plot_err(path, e))?;
+            let mut mesh = chart.configure_mesh();
+            if text {
+                mesh.x_desc(x_desc).y_desc(y_desc);
+            } else {
+                mesh.x_labels(0).y_labels(0);
+            }
+            mesh.draw().map_err(|e| plot_err(path, e))?;
+            for (i, (name, v)) in series.iter().enumerate() {
+                let c = POINTS[i % POINTS.len()];
+                let s = chart
+                    .draw_series(LineSeries::new(v.iter().copied(), c.stroke_width(2)))
+                    .map_err(|e| plot_err(path, e))?;
+                if text {
+                    s.label(name.as_str()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                    });
+                }
+            }
+            if text {
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.8))
+                    .border_style(BLACK)
+                    .draw()
+                    .map_err(|e| plot_err(path, e))?;
+            }
+            root.present().map_err(|e| plot_err(path, e))
+        }};
+    }
+    render(path, |root| draw!(root), |root| draw!(root))
+}
