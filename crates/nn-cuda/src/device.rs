@@ -82,6 +82,8 @@ pub(crate) struct Device {
     pub(crate) name: String,
     pub(crate) stream: Arc<CudaStream>,
     pub(crate) blas: CudaBlas,
+    /// Kernel launches and cuBLAS calls made so far (for launch counts per step).
+    pub(crate) launches: std::sync::atomic::AtomicU64,
     funcs: HashMap<(&'static str, &'static str), CudaFunction>,
 }
 
@@ -188,6 +190,7 @@ impl Device {
             name,
             stream,
             blas,
+            launches: Default::default(),
             funcs,
         })
     }
@@ -251,6 +254,12 @@ impl<E: CudaFloat> Cuda<E> {
             dev: Device::get(ordinal)?,
             _e: PhantomData,
         })
+    }
+
+    /// Kernel launches and cuBLAS calls made on this device so far: the difference over a
+    /// training step is its launch count.
+    pub fn launch_count(&self) -> u64 {
+        self.dev.launches.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The GPU's name, as the driver reports it.

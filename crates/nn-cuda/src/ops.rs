@@ -12,6 +12,7 @@ use std::sync::Arc;
 macro_rules! launch {
     ($self:expr, $name:expr, $cfg:expr; $($arg:expr),* $(,)?) => {{
         let f = $self.dev.func($name, Self::dtype_suffix());
+        $self.count_launch();
         let mut b = $self.dev.stream.launch_builder(f);
         $( b.arg($arg); )*
         // SAFETY: each call site passes the argument list its kernel in kernels.cu declares,
@@ -35,6 +36,12 @@ fn u32_len(n: usize) -> Result<u32> {
 }
 
 impl<E: CudaFloat> Cuda<E> {
+    fn count_launch(&self) {
+        self.dev
+            .launches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// A device buffer for `n` elements whose contents the next kernel overwrites.
     fn alloc(&self, n: usize) -> Result<CudaSlice<E>> {
         u32_len(n)?;
@@ -255,6 +262,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         };
         // SAFETY: the dimensions and leading dimensions above describe exactly the row-major
         // buffers of a, b and c, whose shapes were checked.
+        self.count_launch();
         unsafe { E::gemm(&self.dev.blas, cfg, &b.buf, &a.buf, &mut c)? };
         Ok(self.tensor(c, out))
     }
@@ -446,6 +454,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let (st, ln) = (start as u32, len as u32);
         if len > 0 {
             let f = self.dev.func("gather_index", "");
+            self.count_launch();
             let mut b = self.dev.stream.launch_builder(f);
             b.arg(src.buf.as_ref())
                 .arg(idx.buf.as_ref())

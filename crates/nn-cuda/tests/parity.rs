@@ -75,6 +75,21 @@ fn spiral_f64_cpu_and_gpu_agree() {
     compare(Cpu::<f64>::new(), 1e-9);
 }
 
+/// Launches per spiral iteration (kernels + cuBLAS calls), printed for the record and bounded
+/// so that a change that adds launches is noticed.
+#[test]
+fn spiral_iteration_launch_count() {
+    let Some(g) = gpu::<f32>() else { return };
+    let before = g.launch_count();
+    let (losses, _) = train(g.clone(), "sgd", 1.0);
+    let per_iter = (g.launch_count() - before) as f64 / 3000.0;
+    println!(
+        "{} losses; {per_iter:.1} launches per spiral iteration",
+        losses.len()
+    );
+    assert!(per_iter < 30.0, "{per_iter} launches per iteration");
+}
+
 #[test]
 fn no_gpu_is_a_clear_error_not_a_panic() {
     if let Err(e) = nn_cuda::available() {

@@ -18,11 +18,24 @@ fn dir_of(path: &Path) -> &Path {
     }
 }
 
+/// Temporary files are created private (0600); the finished file gets the usual 0644.
+fn publish(tmp: &tempfile::NamedTempFile, path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(io_err(path))?;
+    }
+    let _ = (tmp, path);
+    Ok(())
+}
+
 /// Writes `bytes` to `path` atomically: readers see the old file or the new one, never half.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = tempfile::NamedTempFile::new_in(dir_of(path)).map_err(io_err(path))?;
     tmp.write_all(bytes).map_err(io_err(path))?;
     tmp.as_file().sync_all().map_err(io_err(path))?;
+    publish(&tmp, path)?;
     tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
     Ok(())
 }
@@ -40,6 +53,7 @@ pub fn render_atomic(path: &Path, render: impl FnOnce(&Path) -> Result<()>) -> R
         .tempfile_in(dir_of(path))
         .map_err(io_err(path))?;
     render(tmp.path())?;
+    publish(&tmp, path)?;
     tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
     Ok(())
 }

@@ -283,3 +283,23 @@ fn plot_writes_png_and_svg_and_refuses_other_extensions() {
         .plot(&dir.path().join("no/such/dir/loss.png"), None)
         .is_err());
 }
+
+#[test]
+fn atomic_writes_replace_whole_files_with_normal_permissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f.bin");
+    nn_train::io::write_atomic(&p, b"first version").unwrap();
+    nn_train::io::write_atomic(&p, b"second").unwrap();
+    assert_eq!(std::fs::read(&p).unwrap(), b"second");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+    }
+    // No temporary file is left behind.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    assert!(nn_train::io::write_atomic(&dir.path().join("missing/f.bin"), b"x").is_err());
+}
