@@ -104,6 +104,13 @@ impl Dataset {
     pub fn labels(&self) -> &[u32] {
         &self.labels
     }
+    /// The smallest and largest value of input column `c`.
+    pub fn column_range(&self, c: usize) -> (f64, f64) {
+        let v = self.x.iter().skip(c).step_by(self.cols.max(1));
+        let lo = v.clone().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.copied().fold(f64::NEG_INFINITY, f64::max);
+        (lo, hi)
+    }
     /// One row of inputs.
     pub fn row(&self, i: usize) -> &[f64] {
         &self.x[i * self.cols..(i + 1) * self.cols]

@@ -79,9 +79,7 @@ pub fn decision_boundary<B: Backend, M: Model<B> + ?Sized>(
         return Err(Error::invalid(format!("grid step must be > 0, got {h}")));
     }
     let range = |c: usize| {
-        let v = data.x().iter().skip(c).step_by(2);
-        let lo = v.clone().copied().fold(f64::INFINITY, f64::min);
-        let hi = v.copied().fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = data.column_range(c);
         (lo - 0.1, hi + 0.1)
     };
     let ((x0, x1), (y0, y1)) = (range(0), range(1));

@@ -165,9 +165,7 @@ pub fn scatter(path: &Path, data: &Dataset) -> Result<()> {
         return Err(Error::invalid("a scatter plot needs 2-D inputs"));
     }
     let range = |c: usize| {
-        let v = data.x().iter().skip(c).step_by(2);
-        let lo = v.clone().copied().fold(f64::INFINITY, f64::min);
-        let hi = v.copied().fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = data.column_range(c);
         (lo - 0.1)..(hi + 0.1)
     };
     let (xr, yr) = (range(0), range(1));
