@@ -1,11 +1,14 @@
 //! Matrix products on the CPU through the `gemm` crate: AVX-512, AVX2+FMA or scalar kernels,
 //! picked at run time from what the CPU supports; threads only for large products.
 //!
-//! Even for the book's tiny matrices (30 × 2 · 2 × 10) `gemm`'s small-size kernels measured
-//! twice as fast as plain loops, so every size goes through it.
+//! The book's matrices are tiny (30 × 2 · 2 × 10): there `gemm` spends most of its time
+//! allocating and zeroing packing buffers sized for the L2 cache, so products of up to
+//! [`SMALL`] multiply-adds run in plain loops instead.
 
 use nn_core::Float;
 
+/// Up to this many multiply-adds (`m·n·k`), plain loops.
+pub const SMALL: usize = 32 * 32 * 32;
 /// From this many multiply-adds on, `gemm` splits the work over threads (measured on the
 /// 2-core development machine: below it, waking the pool costs more than it saves).
 pub const PARALLEL: usize = 96 * 96 * 96;
@@ -55,6 +58,9 @@ pub fn matmul<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<
         out.fill(E::zero());
         return;
     }
+    if work <= SMALL {
+        return small(m, n, k, a, b, out);
+    }
     let (ars, acs) = a.strides();
     let (brs, bcs) = b.strides();
     let par = if work >= PARALLEL {
@@ -90,6 +96,166 @@ pub fn matmul<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<
     }
 }
 
+/// Calls `$f::<E, W>(args)` with the width `W` as a constant for widths 1 to 16, so that the
+/// innermost loop is unrolled and vectorised; `$generic(args)` for other widths.
+macro_rules! by_width {
+    ($w:expr, $f:ident, $generic:ident, ($($arg:expr),*)) => {
+        match $w {
+            1 => $f::<E, 1>($($arg),*),
+            2 => $f::<E, 2>($($arg),*),
+            3 => $f::<E, 3>($($arg),*),
+            4 => $f::<E, 4>($($arg),*),
+            5 => $f::<E, 5>($($arg),*),
+            6 => $f::<E, 6>($($arg),*),
+            7 => $f::<E, 7>($($arg),*),
+            8 => $f::<E, 8>($($arg),*),
+            9 => $f::<E, 9>($($arg),*),
+            10 => $f::<E, 10>($($arg),*),
+            11 => $f::<E, 11>($($arg),*),
+            12 => $f::<E, 12>($($arg),*),
+            13 => $f::<E, 13>($($arg),*),
+            14 => $f::<E, 14>($($arg),*),
+            15 => $f::<E, 15>($($arg),*),
+            16 => $f::<E, 16>($($arg),*),
+            _ => $generic($($arg),*),
+        }
+    };
+}
+
+/// Plain loops for tiny products, one per transpose case, each with a contiguous inner loop.
+fn small<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<E>, out: &mut [E]) {
+    match (a.t, b.t) {
+        (false, false) => by_width!(n, nn_fixed, nn_any, (m, n, k, a, b, out)),
+        (true, false) => by_width!(n, tn_fixed, tn_any, (m, n, k, a, b, out)),
+        (false, true) => by_width!(k, nt_fixed, nt_any, (m, n, k, a, b, out)),
+        (true, true) => tt_any(m, n, k, a, b, out),
+    }
+}
+
+/// `out[i, :] = Σ_p a[i, p] · b[p, :]` with `n = N` columns, accumulated in registers.
+fn nn_fixed<E: Float, const N: usize>(
+    m: usize,
+    _: usize,
+    k: usize,
+    a: Operand<E>,
+    b: Operand<E>,
+    out: &mut [E],
+) {
+    for (i, orow) in out.chunks_exact_mut(N).enumerate().take(m) {
+        let arow = &a.data[i * a.cols..i * a.cols + k];
+        let mut acc = [E::zero(); N];
+        for (p, &av) in arow.iter().enumerate() {
+            let brow: &[E; N] = b.data[p * b.cols..p * b.cols + N]
+                .try_into()
+                .expect("N columns");
+            for j in 0..N {
+                acc[j] += av * brow[j];
+            }
+        }
+        orow.copy_from_slice(&acc);
+    }
+}
+
+fn nn_any<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<E>, out: &mut [E]) {
+    for i in 0..m {
+        let orow = &mut out[i * n..(i + 1) * n];
+        orow.fill(E::zero());
+        for p in 0..k {
+            let av = a.data[i * a.cols + p];
+            for (o, &bv) in orow.iter_mut().zip(&b.data[p * b.cols..p * b.cols + n]) {
+                *o += av * bv;
+            }
+        }
+    }
+}
+
+/// `out = Σ_p a[p, :]ᵀ ⊗ b[p, :]` (a stored `k × m`) with `n = N` columns.
+fn tn_fixed<E: Float, const N: usize>(
+    m: usize,
+    _: usize,
+    k: usize,
+    a: Operand<E>,
+    b: Operand<E>,
+    out: &mut [E],
+) {
+    out.fill(E::zero());
+    for p in 0..k {
+        let arow = &a.data[p * a.cols..p * a.cols + m];
+        let brow: &[E; N] = b.data[p * b.cols..p * b.cols + N]
+            .try_into()
+            .expect("N columns");
+        for (orow, &av) in out.chunks_exact_mut(N).zip(arow) {
+            for j in 0..N {
+                orow[j] += av * brow[j];
+            }
+        }
+    }
+}
+
+fn tn_any<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<E>, out: &mut [E]) {
+    out.fill(E::zero());
+    for p in 0..k {
+        let brow = &b.data[p * b.cols..p * b.cols + n];
+        for i in 0..m {
+            let av = a.data[p * a.cols + i];
+            for (o, &bv) in out[i * n..(i + 1) * n].iter_mut().zip(brow) {
+                *o += av * bv;
+            }
+        }
+    }
+}
+
+/// `out[i, j] = a[i, :] · b[j, :]` (b stored `n × k`) with `k = K`.
+fn nt_fixed<E: Float, const K: usize>(
+    m: usize,
+    n: usize,
+    _: usize,
+    a: Operand<E>,
+    b: Operand<E>,
+    out: &mut [E],
+) {
+    for i in 0..m {
+        let arow: &[E; K] = a.data[i * a.cols..i * a.cols + K]
+            .try_into()
+            .expect("K columns");
+        for (j, o) in out[i * n..(i + 1) * n].iter_mut().enumerate() {
+            let brow: &[E; K] = b.data[j * b.cols..j * b.cols + K]
+                .try_into()
+                .expect("K columns");
+            let mut s = E::zero();
+            for p in 0..K {
+                s += arow[p] * brow[p];
+            }
+            *o = s;
+        }
+    }
+}
+
+fn nt_any<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<E>, out: &mut [E]) {
+    for i in 0..m {
+        let arow = &a.data[i * a.cols..i * a.cols + k];
+        for j in 0..n {
+            let brow = &b.data[j * b.cols..j * b.cols + k];
+            out[i * n + j] = arow
+                .iter()
+                .zip(brow)
+                .fold(E::zero(), |s, (&x, &y)| s + x * y);
+        }
+    }
+}
+
+fn tt_any<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<E>, out: &mut [E]) {
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = E::zero();
+            for p in 0..k {
+                s += a.data[p * a.cols + i] * b.data[j * b.cols + p];
+            }
+            out[i * n + j] = s;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,7 +270,15 @@ mod tests {
             assert_eq!(simd_level(), want, "kernel chosen at run time");
         }
         eprintln!("gemm kernel: {}", simd_level());
-        for (m, n, k) in [(3, 4, 5), (30, 10, 2), (70, 50, 40), (130, 110, 120)] {
+        for (m, n, k) in [
+            (3, 4, 5),
+            (30, 10, 2),
+            (10, 3, 30),
+            (30, 17, 17),
+            (70, 50, 40),
+            (130, 110, 120),
+            (40, 40, 40),
+        ] {
             let a: Vec<f64> = (0..m * k).map(|i| (i % 7) as f64 - 3.0).collect();
             let b: Vec<f64> = (0..k * n).map(|i| (i % 5) as f64 * 0.5).collect();
             let want: Vec<f64> = (0..m * n)

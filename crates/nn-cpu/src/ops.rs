@@ -188,7 +188,7 @@ impl<E: CpuFloat> Backend for Cpu<E> {
     }
 
     fn sigmoid(&self, x: &CpuTensor<E>) -> Result<CpuTensor<E>> {
-        Ok(map(x, |v| E::one() / (E::one() + (-v).exp())))
+        Ok(build(x.shape, |v| E::sigmoid_into(data(x), v)))
     }
     fn sigmoid_backward(&self, out: &CpuTensor<E>, dout: &CpuTensor<E>) -> Result<CpuTensor<E>> {
         zip_map("sigmoid_backward", out, dout, |y, d| d * (E::one() - y) * y)
