@@ -29,9 +29,11 @@ pub trait CpuFloat: Float {
     /// This type's per-thread pool.
     fn pool() -> &'static LocalKey<RefCell<Pool<Self>>>;
 
-    /// Appends `1 / (1 + exp(-x))` of every element of `x` to `out`.
-    fn sigmoid_into(x: &[Self], out: &mut Vec<Self>) {
-        out.extend(x.iter().map(|&v| Self::one() / (Self::one() + (-v).exp())));
+    /// `out[i] = 1 / (1 + exp(-x[i]))`.
+    fn sigmoid_slice(x: &[Self], out: &mut [Self]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = Self::one() / (Self::one() + (-v).exp());
+        }
     }
 }
 
@@ -47,20 +49,20 @@ impl CpuFloat for f32 {
 
     /// Eight lanes at a time with `wide`'s vectorised `exp` (within 2 ulp of `expf`): the
     /// sigmoid's scalar `expf` calls were the largest cost of the book's training step.
-    fn sigmoid_into(x: &[f32], out: &mut Vec<f32>) {
+    fn sigmoid_slice(x: &[f32], out: &mut [f32]) {
         use wide::f32x8;
         let one = f32x8::splat(1.0);
-        let mut chunks = x.chunks_exact(8);
-        for c in &mut chunks {
-            let v = f32x8::from(<[f32; 8]>::try_from(c).expect("8 lanes"));
-            out.extend_from_slice(&(one / (one + (-v).exp())).to_array());
+        let sig = |lanes: [f32; 8]| (one / (one + (-f32x8::from(lanes)).exp())).to_array();
+        let mut xs = x.chunks_exact(8);
+        let mut os = out.chunks_exact_mut(8);
+        for (c, o) in (&mut xs).zip(&mut os) {
+            o.copy_from_slice(&sig(c.try_into().expect("8 lanes")));
         }
-        let rest = chunks.remainder();
+        let (rest, orest) = (xs.remainder(), os.into_remainder());
         if !rest.is_empty() {
             let mut lanes = [0f32; 8];
             lanes[..rest.len()].copy_from_slice(rest);
-            let v = f32x8::from(lanes);
-            out.extend_from_slice(&(one / (one + (-v).exp())).to_array()[..rest.len()]);
+            orest.copy_from_slice(&sig(lanes)[..rest.len()]);
         }
     }
 }
