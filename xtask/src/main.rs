@@ -276,6 +276,7 @@ fn bench_report(run_first: bool) {
         "log10(hidden units), batch 256",
         "log10(µs per step)",
         &series,
+        None,
     ) {
         Ok(()) => eprintln!("wrote target/bench-report.md and {}", png.display()),
         Err(e) => {

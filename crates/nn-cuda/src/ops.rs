@@ -142,6 +142,22 @@ impl<E: CudaFloat> Cuda<E> {
         }
     }
 
+    /// Copies host data to a new device buffer (one element when empty: CUDA has no empty
+    /// allocations).
+    fn upload<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+        &self,
+        data: &[T],
+    ) -> Result<CudaSlice<T>> {
+        u32_len(data.len())?;
+        let s = &self.dev.stream;
+        let buf = if data.is_empty() {
+            s.alloc_zeros::<T>(1)
+        } else {
+            s.clone_htod(data)
+        };
+        buf.map_err(dev_err("copying to the GPU"))
+    }
+
     fn index(
         &self,
         buf: CudaSlice<u32>,
@@ -169,14 +185,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
 
     fn from_host(&self, data: &[E], shape: Shape) -> Result<CudaTensor<E>> {
         check::host_len(data.len(), shape)?;
-        u32_len(data.len())?;
-        let buf = if data.is_empty() {
-            self.dev.stream.alloc_zeros::<E>(1)
-        } else {
-            self.dev.stream.clone_htod(data)
-        }
-        .map_err(dev_err("copying to the GPU"))?;
-        Ok(self.tensor(buf, shape))
+        Ok(self.tensor(self.upload(data)?, shape))
     }
     fn to_host(&self, t: &CudaTensor<E>) -> Result<Vec<E>> {
         let n = t.shape.len();
@@ -201,13 +210,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         t.shape
     }
     fn index_from_host(&self, idx: &[u32]) -> Result<CudaIndex> {
-        u32_len(idx.len())?;
-        let buf = if idx.is_empty() {
-            self.dev.stream.alloc_zeros::<u32>(1)
-        } else {
-            self.dev.stream.clone_htod(idx)
-        }
-        .map_err(dev_err("copying indices to the GPU"))?;
+        let buf = self.upload(idx)?;
         let bound = idx.iter().max().map_or(0, |&m| m + 1);
         Ok(self.index(buf, idx.len(), Some(idx.to_vec()), bound))
     }

@@ -86,44 +86,13 @@ pub fn loss_curve(
     if losses.is_empty() {
         return Err(Error::Empty("the loss list (nothing was recorded)".into()));
     }
-    let (lo, hi) = ylim.unwrap_or_else(|| {
-        let lo = losses.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = losses.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let pad = ((hi - lo) * 0.05).max(1e-3);
-        (lo - pad, hi + pad)
-    });
+    let points = losses
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| (i as f64, l))
+        .collect();
     let xlabel = format!("iterations (x{eval_interval})");
-    macro_rules! draw {
-        ($root:expr) => {{
-            let root = $root;
-            root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
-            let text = font_available();
-            let mut chart = ChartBuilder::on(&root);
-            chart.margin(15);
-            if text {
-                chart.x_label_area_size(40).y_label_area_size(50);
-            }
-            let mut chart = chart
-                .build_cartesian_2d(0f64..(losses.len().max(2) - 1) as f64, lo..hi)
-                .map_err(|e| plot_err(path, e))?;
-            let mut mesh = chart.configure_mesh();
-            mesh.disable_mesh();
-            if text {
-                mesh.x_desc(xlabel.as_str()).y_desc("loss");
-            } else {
-                mesh.x_labels(0).y_labels(0);
-            }
-            mesh.draw().map_err(|e| plot_err(path, e))?;
-            chart
-                .draw_series(LineSeries::new(
-                    losses.iter().enumerate().map(|(i, &l)| (i as f64, l)),
-                    RGBColor(31, 119, 180).stroke_width(2),
-                ))
-                .map_err(|e| plot_err(path, e))?;
-            root.present().map_err(|e| plot_err(path, e))
-        }};
-    }
-    render(path, |root| draw!(root), |root| draw!(root))
+    lines(path, &xlabel, "loss", &[("train".into(), points)], ylim)
 }
 
 /// matplotlib's default colours C0, C1, C2 for the data points.
@@ -229,12 +198,14 @@ pub fn decision_boundary(path: &Path, b: &Boundary, data: &Dataset) -> Result<()
     render(path, |root| draw!(root), |root| draw!(root))
 }
 
-/// A line chart of named series (the bench report's CPU-against-GPU crossover), PNG or SVG.
+/// A line chart of named series (the loss curve; the bench report's CPU-against-GPU
+/// crossover), PNG or SVG, with optional y-limits; a legend when there are several series.
 pub fn lines(
     path: &Path,
     x_desc: &str,
     y_desc: &str,
     series: &[(String, Vec<(f64, f64)>)],
+    ylim: Option<(f64, f64)>,
 ) -> Result<()> {
     let pts = series.iter().flat_map(|(_, v)| v.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (
@@ -250,6 +221,8 @@ pub fn lines(
         return Err(Error::Empty("the series to plot".into()));
     }
     let pad = ((y1 - y0) * 0.05).max(1e-9);
+    let (ylo, yhi) = ylim.unwrap_or((y0 - pad, y1 + pad));
+    let legend = series.len() > 1 && font_available();
     macro_rules! draw {
         ($root:expr) => {{
             let root = $root;
@@ -261,7 +234,7 @@ pub fn lines(
                 chart.x_label_area_size(40).y_label_area_size(60);
             }
             let mut chart = chart
-                .build_cartesian_2d(x0..x1.max(x0 + 1e-9), (y0 - pad)..(y1 + pad))
+                .build_cartesian_2d(x0..x1.max(x0 + 1e-9), ylo..yhi)
                 .map_err(|e| plot_err(path, e))?;
             let mut mesh = chart.configure_mesh();
             if text {
@@ -275,13 +248,13 @@ pub fn lines(
                 let s = chart
                     .draw_series(LineSeries::new(v.iter().copied(), c.stroke_width(2)))
                     .map_err(|e| plot_err(path, e))?;
-                if text {
+                if legend {
                     s.label(name.as_str()).legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
                     });
                 }
             }
-            if text {
+            if legend {
                 chart
                     .configure_series_labels()
                     .background_style(WHITE.mix(0.8))
