@@ -1,9 +1,12 @@
-//! `nn-cpu`: the CPU backend, [`Cpu<E>`], on `ndarray`, for `E = f32` (default) or `f64`.
+//! `nn-cpu`: the CPU backend, [`Cpu<E>`], for `E = f32` (default) or `f64`.
 //!
-//! Tensors are [`CpuTensor`]s: reference-counted `ndarray` matrices, so caching a layer's input
-//! for `backward` costs a counter increment, and in-place updates write in place whenever the
-//! tensor is not shared. Everything runs on the calling thread: the book's tensors are far too
-//! small to pay for waking a thread pool.
+//! Tensors are [`CpuTensor`]s: reference-counted row-major buffers (viewable as `ndarray`
+//! arrays), so caching a layer's input for `backward` costs a counter increment, and in-place
+//! updates write in place whenever the tensor is not shared. Buffers are recycled through a
+//! per-thread pool. Products go through the `gemm` crate, or const-width loops when tiny
+//! ([`matmul`]); work is split over threads only above sizes measured to pay
+//! ([`matmul::PARALLEL`], `PARALLEL_ELEMS` in the element-wise ops), so the book's tiny tensors
+//! stay on the calling thread.
 //!
 //! ```
 //! use nn_core::{Backend, Shape};
