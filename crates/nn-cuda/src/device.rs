@@ -135,6 +135,42 @@ pub(crate) fn check_libraries() -> Result<()> {
     Ok(())
 }
 
+/// Compiles `kernels.cu` with NVRTC for compute capability `major.minor` (no GPU needed, only
+/// the NVRTC library). Errors carry NVRTC's log.
+pub fn compile_kernels(major: i32, minor: i32) -> Result<cudarc::nvrtc::Ptx> {
+    // SAFETY: only opens and closes the shared library.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Err(Error::Device(
+            "NVRTC (libnvrtc.so) was not found: install the pip package nvidia-cuda-nvrtc and \
+             add its lib directory to LD_LIBRARY_PATH"
+                .into(),
+        ));
+    }
+    let opts = cudarc::nvrtc::CompileOptions {
+        options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
+        ..Default::default()
+    };
+    cudarc::nvrtc::compile_ptx_with_opts(KERNELS, opts).map_err(|e| {
+        let log = match &e {
+            cudarc::nvrtc::CompileError::CompileError { log, .. } => {
+                log.to_string_lossy().into_owned()
+            }
+            other => format!("{other:?}"),
+        };
+        Error::Device(format!("NVRTC could not compile kernels.cu:\n{log}"))
+    })
+}
+
+/// Names of every kernel in `kernels.cu`, as `Device::open` loads them.
+pub fn kernel_names() -> Vec<String> {
+    let mut v: Vec<String> = TYPED_KERNELS
+        .iter()
+        .flat_map(|k| ["f32", "f64"].map(|s| format!("{k}_{s}")))
+        .collect();
+    v.push("gather_index".into());
+    v
+}
+
 impl Device {
     fn open(ordinal: usize) -> Result<Device> {
         check_libraries()?;
@@ -155,19 +191,7 @@ impl Device {
         let (major, minor) = ctx
             .compute_capability()
             .map_err(dev_err("reading the compute capability"))?;
-        let opts = cudarc::nvrtc::CompileOptions {
-            options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
-            ..Default::default()
-        };
-        let ptx = cudarc::nvrtc::compile_ptx_with_opts(KERNELS, opts).map_err(|e| {
-            let log = match &e {
-                cudarc::nvrtc::CompileError::CompileError { log, .. } => {
-                    log.to_string_lossy().into_owned()
-                }
-                other => format!("{other:?}"),
-            };
-            Error::Device(format!("NVRTC could not compile kernels.cu:\n{log}"))
-        })?;
+        let ptx = compile_kernels(major, minor)?;
         let module = ctx
             .load_module(ptx)
             .map_err(dev_err("loading the kernels"))?;

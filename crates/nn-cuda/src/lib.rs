@@ -25,5 +25,7 @@
 mod device;
 mod ops;
 
-pub use device::{available, Cuda, CudaFloat, CudaIndex, CudaTensor};
+pub use device::{
+    available, compile_kernels, kernel_names, Cuda, CudaFloat, CudaIndex, CudaTensor,
+};
 pub use nn_core::Error;
