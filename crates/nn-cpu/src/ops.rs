@@ -108,16 +108,18 @@ fn scalar<E: CpuFloat>(v: E) -> CpuTensor<E> {
     build(Shape::scalar(), |b| b.push(v))
 }
 
-/// Softmax of one row, in place: subtract the maximum, exponentiate, normalise.
-fn softmax_row<E: CpuFloat>(row: &mut [E]) {
-    let m = row.iter().copied().fold(E::neg_infinity(), E::max);
-    let mut sum = E::zero();
-    for e in row.iter_mut() {
-        *e = (*e - m).exp();
-        sum += *e;
+/// Row-wise softmax in place: subtract each row's maximum, exponentiate the whole buffer at
+/// once (vectorised across rows, which are only a few classes wide), normalise each row.
+fn softmax_rows<E: CpuFloat>(v: &mut [E], cols: usize) {
+    let cols = cols.max(1);
+    for row in v.chunks_exact_mut(cols) {
+        let m = row.iter().copied().fold(E::neg_infinity(), E::max);
+        row.iter_mut().for_each(|e| *e -= m);
     }
-    for e in row.iter_mut() {
-        *e /= sum;
+    E::exp_in_place(v);
+    for row in v.chunks_exact_mut(cols) {
+        let sum = row.iter().fold(E::zero(), |s, &e| s + e);
+        row.iter_mut().for_each(|e| *e /= sum);
     }
 }
 
@@ -253,7 +255,7 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         let s = x.shape;
         Ok(build(s, |v| {
             v.extend_from_slice(data(x));
-            v.chunks_exact_mut(s.cols.max(1)).for_each(softmax_row);
+            softmax_rows(v, s.cols);
         }))
     }
 

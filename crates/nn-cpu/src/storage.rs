@@ -29,6 +29,11 @@ pub trait CpuFloat: Float {
     /// This type's per-thread pool.
     fn pool() -> &'static LocalKey<RefCell<Pool<Self>>>;
 
+    /// `x[i] = exp(x[i])`, in place.
+    fn exp_in_place(x: &mut [Self]) {
+        x.iter_mut().for_each(|v| *v = v.exp());
+    }
+
     /// `out[i] = 1 / (1 + exp(-x[i]))`.
     fn sigmoid_slice(x: &[Self], out: &mut [Self]) {
         for (o, &v) in out.iter_mut().zip(x) {
@@ -45,6 +50,22 @@ thread_local! {
 impl CpuFloat for f32 {
     fn pool() -> &'static LocalKey<RefCell<Pool<f32>>> {
         &POOL_F32
+    }
+
+    fn exp_in_place(x: &mut [f32]) {
+        use wide::f32x8;
+        let mut chunks = x.chunks_exact_mut(8);
+        for c in &mut chunks {
+            let v = f32x8::from(<[f32; 8]>::try_from(&*c).expect("8 lanes"));
+            c.copy_from_slice(&v.exp().to_array());
+        }
+        let rest = chunks.into_remainder();
+        if !rest.is_empty() {
+            let mut lanes = [0f32; 8];
+            lanes[..rest.len()].copy_from_slice(rest);
+            let n = rest.len();
+            rest.copy_from_slice(&f32x8::from(lanes).exp().to_array()[..n]);
+        }
     }
 
     /// Eight lanes at a time with `wide`'s vectorised `exp` (within 2 ulp of `expf`): the
