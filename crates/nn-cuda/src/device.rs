@@ -4,7 +4,7 @@ use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, ValidAsZeroBits,
 };
-use nn_core::{DType, Error, Float, Result, Shape};
+use nn_core::{Error, Float, Result, Shape};
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -289,13 +289,6 @@ impl<E: CudaFloat> Cuda<E> {
     /// The GPU's name, as the driver reports it.
     pub fn device_name(&self) -> &str {
         &self.dev.name
-    }
-
-    pub(crate) fn dtype_suffix() -> &'static str {
-        match E::DTYPE {
-            DType::F64 => "f64",
-            _ => "f32",
-        }
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 /// declaration in kernels.cu lists.
 macro_rules! launch {
     ($self:expr, $name:expr, $cfg:expr; $($arg:expr),* $(,)?) => {{
-        let f = $self.dev.func($name, Self::dtype_suffix());
+        let f = $self.dev.func($name, E::SUFFIX);
         $self.count_launch();
         let mut b = $self.dev.stream.launch_builder(f);
         $( b.arg($arg); )*
