@@ -62,6 +62,13 @@ impl<E: CpuFloat> CpuTensor<E> {
     }
 }
 
-/// A vector of indices on the CPU.
+/// A vector of indices on the CPU (always contiguous).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CpuIndex(pub ArcArray1<u32>);
+pub struct CpuIndex(pub(crate) ArcArray1<u32>);
+
+impl CpuIndex {
+    /// The indices.
+    pub fn as_slice(&self) -> &[u32] {
+        self.0.as_slice().expect("built contiguous by this crate")
+    }
+}
