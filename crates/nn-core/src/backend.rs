@@ -155,7 +155,14 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// The column of each row's maximum (the first one on ties, as NumPy's `argmax`).
     fn argmax_rows(&self, x: &Self::Tensor) -> Result<Self::Index>;
 
-    // ---- provided --------------------------------------------------------------------------
+    // ---- provided (backends may override to fuse) --------------------------------------------
+    /// `x · w + b` with the `1 × n` bias broadcast over the rows: the Affine forward, one call
+    /// so that a backend can add the bias inside the product.
+    fn affine(&self, x: &Self::Tensor, w: &Self::Tensor, b: &Self::Tensor) -> Result<Self::Tensor> {
+        let y = self.matmul(x, false, w, false)?;
+        self.add_row(&y, b)
+    }
+
     /// Copies `f64` host data to the device, rounding to `Elem`.
     fn from_f64(&self, data: &[f64], shape: Shape) -> Result<Self::Tensor> {
         let v: Vec<Self::Elem> = data.iter().map(|&x| Self::Elem::of(x)).collect();

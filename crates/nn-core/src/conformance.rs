@@ -76,6 +76,15 @@ pub fn matmul<B: Backend>(b: &B) {
         &[39., 54., 69., 49., 68., 87., 59., 82., 105.],
     );
     assert!(b.matmul(&a, false, &a, false).is_err());
+    let bias = t(b, 1, 2, &[0.5, -1.0]);
+    close(
+        b,
+        &b.affine(&a, &c, &bias).unwrap(),
+        (2, 2),
+        &[58.5, 63., 139.5, 153.],
+    );
+    assert!(b.affine(&a, &c, &t(b, 1, 3, &[0., 0., 0.])).is_err());
+    assert!(b.affine(&a, &a, &bias).is_err());
 }
 
 /// `add_row` and `sum_rows`.

@@ -7,6 +7,32 @@
 
 use nn_core::Float;
 
+/// Calls `$f::<E, W>(args)` with the width `W` as a constant for widths 1 to 16, so that the
+/// innermost loop is unrolled and vectorised; `$generic(args)` for other widths.
+macro_rules! by_width {
+    ($w:expr, $f:ident, $generic:ident, ($($arg:expr),*)) => {
+        match $w {
+            1 => $f::<E, 1>($($arg),*),
+            2 => $f::<E, 2>($($arg),*),
+            3 => $f::<E, 3>($($arg),*),
+            4 => $f::<E, 4>($($arg),*),
+            5 => $f::<E, 5>($($arg),*),
+            6 => $f::<E, 6>($($arg),*),
+            7 => $f::<E, 7>($($arg),*),
+            8 => $f::<E, 8>($($arg),*),
+            9 => $f::<E, 9>($($arg),*),
+            10 => $f::<E, 10>($($arg),*),
+            11 => $f::<E, 11>($($arg),*),
+            12 => $f::<E, 12>($($arg),*),
+            13 => $f::<E, 13>($($arg),*),
+            14 => $f::<E, 14>($($arg),*),
+            15 => $f::<E, 15>($($arg),*),
+            16 => $f::<E, 16>($($arg),*),
+            _ => $generic($($arg),*),
+        }
+    };
+}
+
 /// Up to this many multiply-adds (`m·n·k`), plain loops.
 pub const SMALL: usize = 32 * 32 * 32;
 /// From this many multiply-adds on, `gemm` splits the work over threads (measured on the
@@ -52,14 +78,51 @@ impl<E: Float> Operand<'_, E> {
 
 /// `out (m × n) = op(a) (m × k) · op(b) (k × n)`; `out` is overwritten.
 pub fn matmul<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<E>, out: &mut [E]) {
+    product(m, n, k, a, b, out, false)
+}
+
+/// `out (m × n) += op(a) (m × k) · op(b) (k × n)` (the Affine forward adds the product to rows
+/// that already hold the bias).
+pub fn matmul_acc<E: Float>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Operand<E>,
+    b: Operand<E>,
+    out: &mut [E],
+) {
+    product(m, n, k, a, b, out, true)
+}
+
+fn product<E: Float>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Operand<E>,
+    b: Operand<E>,
+    out: &mut [E],
+    accumulate: bool,
+) {
     debug_assert_eq!(out.len(), m * n);
     let work = m * n * k;
     if work == 0 {
-        out.fill(E::zero());
+        if !accumulate {
+            out.fill(E::zero());
+        }
         return;
     }
     if work <= SMALL {
-        return small(m, n, k, a, b, out);
+        if !accumulate || a.t || b.t {
+            if !accumulate {
+                return small(m, n, k, a, b, out);
+            }
+            // Accumulating transposed tiny products is not on any hot path: via a temporary.
+            let mut tmp = vec![E::zero(); m * n];
+            small(m, n, k, a, b, &mut tmp);
+            out.iter_mut().zip(tmp).for_each(|(o, t)| *o += t);
+            return;
+        }
+        return by_width!(n, nn_fixed_acc, nn_any_acc, (m, n, k, a, b, out));
     }
     let (ars, acs) = a.strides();
     let (brs, bcs) = b.strides();
@@ -69,8 +132,8 @@ pub fn matmul<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<
         gemm::Parallelism::None
     };
     // SAFETY: the strides and sizes describe exactly the row-major slices `a`, `b` (read as
-    // transposed when flagged) and `out`, whose lengths the backend checked; `read_dst` is false,
-    // so `out` is only written.
+    // transposed when flagged) and `out`, whose lengths the backend checked; `out` is read only
+    // when accumulating (`read_dst`), and it is initialised memory either way.
     unsafe {
         gemm::gemm(
             m,
@@ -79,14 +142,15 @@ pub fn matmul<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<
             out.as_mut_ptr(),
             1,
             n as isize,
-            false,
+            accumulate,
             a.data.as_ptr(),
             acs,
             ars,
             b.data.as_ptr(),
             bcs,
             brs,
-            E::zero(),
+            // dst = alpha · dst + beta · lhs · rhs, dst read only when accumulating.
+            if accumulate { E::one() } else { E::zero() },
             E::one(),
             false,
             false,
@@ -94,32 +158,6 @@ pub fn matmul<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<
             par,
         )
     }
-}
-
-/// Calls `$f::<E, W>(args)` with the width `W` as a constant for widths 1 to 16, so that the
-/// innermost loop is unrolled and vectorised; `$generic(args)` for other widths.
-macro_rules! by_width {
-    ($w:expr, $f:ident, $generic:ident, ($($arg:expr),*)) => {
-        match $w {
-            1 => $f::<E, 1>($($arg),*),
-            2 => $f::<E, 2>($($arg),*),
-            3 => $f::<E, 3>($($arg),*),
-            4 => $f::<E, 4>($($arg),*),
-            5 => $f::<E, 5>($($arg),*),
-            6 => $f::<E, 6>($($arg),*),
-            7 => $f::<E, 7>($($arg),*),
-            8 => $f::<E, 8>($($arg),*),
-            9 => $f::<E, 9>($($arg),*),
-            10 => $f::<E, 10>($($arg),*),
-            11 => $f::<E, 11>($($arg),*),
-            12 => $f::<E, 12>($($arg),*),
-            13 => $f::<E, 13>($($arg),*),
-            14 => $f::<E, 14>($($arg),*),
-            15 => $f::<E, 15>($($arg),*),
-            16 => $f::<E, 16>($($arg),*),
-            _ => $generic($($arg),*),
-        }
-    };
 }
 
 /// Plain loops for tiny products, one per transpose case, each with a contiguous inner loop.
@@ -135,6 +173,19 @@ fn small<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<E>, o
 /// `out[i, :] = Σ_p a[i, p] · b[p, :]` with `n = N` columns, accumulated in registers.
 fn nn_fixed<E: Float, const N: usize>(
     m: usize,
+    n: usize,
+    k: usize,
+    a: Operand<E>,
+    b: Operand<E>,
+    out: &mut [E],
+) {
+    out.fill(E::zero());
+    nn_fixed_acc::<E, N>(m, n, k, a, b, out)
+}
+
+/// `out[i, :] += Σ_p a[i, p] · b[p, :]` with `n = N` columns.
+fn nn_fixed_acc<E: Float, const N: usize>(
+    m: usize,
     _: usize,
     k: usize,
     a: Operand<E>,
@@ -143,7 +194,7 @@ fn nn_fixed<E: Float, const N: usize>(
 ) {
     for (i, orow) in out.chunks_exact_mut(N).enumerate().take(m) {
         let arow = &a.data[i * a.cols..i * a.cols + k];
-        let mut acc = [E::zero(); N];
+        let mut acc: [E; N] = (&*orow).try_into().expect("N columns");
         for (p, &av) in arow.iter().enumerate() {
             let brow: &[E; N] = b.data[p * b.cols..p * b.cols + N]
                 .try_into()
@@ -157,9 +208,13 @@ fn nn_fixed<E: Float, const N: usize>(
 }
 
 fn nn_any<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<E>, out: &mut [E]) {
+    out.fill(E::zero());
+    nn_any_acc(m, n, k, a, b, out)
+}
+
+fn nn_any_acc<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<E>, out: &mut [E]) {
     for i in 0..m {
         let orow = &mut out[i * n..(i + 1) * n];
-        orow.fill(E::zero());
         for p in 0..k {
             let av = a.data[i * a.cols + p];
             for (o, &bv) in orow.iter_mut().zip(&b.data[p * b.cols..p * b.cols + n]) {
@@ -316,6 +371,10 @@ mod tests {
                 let mut out = vec![f64::NAN; m * n];
                 matmul(m, n, k, oa, ob, &mut out);
                 assert_eq!(out, want, "{m}x{n}x{k} ta={ta} tb={tb}");
+                let mut acc = vec![1.0; m * n];
+                matmul_acc(m, n, k, oa, ob, &mut acc);
+                let plus_one: Vec<f64> = want.iter().map(|w| w + 1.0).collect();
+                assert_eq!(acc, plus_one, "accumulating {m}x{n}x{k} ta={ta} tb={tb}");
             }
         }
     }

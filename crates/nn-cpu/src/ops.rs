@@ -203,6 +203,28 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         }))
     }
 
+    /// The bias is written first and the product added onto it, in one pass.
+    fn affine(&self, x: &CpuTensor<E>, w: &CpuTensor<E>, b: &CpuTensor<E>) -> Result<CpuTensor<E>> {
+        let out = check::matmul(x.shape, false, w.shape, false)?;
+        check::row("affine", out, b.shape)?;
+        let ox = Operand {
+            data: data(x),
+            cols: x.shape.cols,
+            t: false,
+        };
+        let ow = Operand {
+            data: data(w),
+            cols: w.shape.cols,
+            t: false,
+        };
+        Ok(build(out, |v| {
+            for _ in 0..out.rows {
+                v.extend_from_slice(data(b));
+            }
+            matmul::matmul_acc(out.rows, out.cols, x.shape.cols, ox, ow, v);
+        }))
+    }
+
     fn add_row(&self, a: &CpuTensor<E>, row: &CpuTensor<E>) -> Result<CpuTensor<E>> {
         let s = a.shape;
         check::row("add_row", s, row.shape)?;

@@ -49,10 +49,11 @@ impl<B: Backend> Affine<B> {
 
 impl<B: Backend> Layer<B> for Affine<B> {
     fn forward(&mut self, params: &ParamStore<B>, x: &B::Tensor) -> Result<B::Tensor> {
-        let be = &self.backend;
-        let y = be.matmul(x, false, params.value(self.w), false)?;
+        let y = self
+            .backend
+            .affine(x, params.value(self.w), params.value(self.b))?;
         self.x = Some(x.clone());
-        be.add_row(&y, params.value(self.b))
+        Ok(y)
     }
     fn backward(&mut self, params: &mut ParamStore<B>, dout: &B::Tensor) -> Result<B::Tensor> {
         self.param_grads(params, dout)?;
