@@ -100,6 +100,15 @@ fn labels_in_range(labels: &[u32], classes: usize) -> Result<()> {
     }
 }
 
+/// `t` as a product operand, read transposed when `transposed`.
+fn operand<E: CpuFloat>(t: &CpuTensor<E>, transposed: bool) -> Operand<'_, E> {
+    Operand {
+        data: data(t),
+        cols: t.shape.cols,
+        t: transposed,
+    }
+}
+
 fn index_slice(i: &CpuIndex) -> &[u32] {
     i.as_slice()
 }
@@ -187,16 +196,7 @@ impl<E: CpuFloat> Backend for Cpu<E> {
     ) -> Result<CpuTensor<E>> {
         let out = check::matmul(a.shape, ta, b.shape, tb)?;
         let k = if ta { a.shape.rows } else { a.shape.cols };
-        let oa = Operand {
-            data: data(a),
-            cols: a.shape.cols,
-            t: ta,
-        };
-        let ob = Operand {
-            data: data(b),
-            cols: b.shape.cols,
-            t: tb,
-        };
+        let (oa, ob) = (operand(a, ta), operand(b, tb));
         Ok(build(out, |v| {
             v.resize(out.len(), E::zero());
             matmul::matmul(out.rows, out.cols, k, oa, ob, v);
@@ -207,16 +207,7 @@ impl<E: CpuFloat> Backend for Cpu<E> {
     fn affine(&self, x: &CpuTensor<E>, w: &CpuTensor<E>, b: &CpuTensor<E>) -> Result<CpuTensor<E>> {
         let out = check::matmul(x.shape, false, w.shape, false)?;
         check::row("affine", out, b.shape)?;
-        let ox = Operand {
-            data: data(x),
-            cols: x.shape.cols,
-            t: false,
-        };
-        let ow = Operand {
-            data: data(w),
-            cols: w.shape.cols,
-            t: false,
-        };
+        let (ox, ow) = (operand(x, false), operand(w, false));
         Ok(build(out, |v| {
             for _ in 0..out.rows {
                 v.extend_from_slice(data(b));

@@ -292,6 +292,23 @@ impl<E: CudaFloat> Cuda<E> {
     }
 }
 
+/// The backend on GPU 0 for tests: `None`, after printing `SKIPPED {what}` and the reason to
+/// stderr (past the test harness's capture), when no GPU can be used; a panic instead when
+/// `NN_REQUIRE_GPU` is set, so that a pass under it means the tests ran on a GPU.
+pub fn test_backend<E: CudaFloat>(what: &str) -> Option<Cuda<E>> {
+    match Cuda::<E>::new(0) {
+        Ok(b) => Some(b),
+        Err(e) if std::env::var_os("NN_REQUIRE_GPU").is_some() => {
+            panic!("NN_REQUIRE_GPU is set, but {what} has no GPU: {e}")
+        }
+        Err(e) => {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "SKIPPED {what} (no GPU): {e}");
+            None
+        }
+    }
+}
+
 /// Whether a CUDA device can be used here, or why not.
 pub fn available() -> Result<()> {
     Device::get(0).map(drop)

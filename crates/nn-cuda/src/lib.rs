@@ -26,6 +26,6 @@ mod device;
 mod ops;
 
 pub use device::{
-    available, compile_kernels, kernel_names, Cuda, CudaFloat, CudaIndex, CudaTensor,
+    available, compile_kernels, kernel_names, test_backend, Cuda, CudaFloat, CudaIndex, CudaTensor,
 };
 pub use nn_core::Error;

@@ -158,6 +158,14 @@ impl<E: CudaFloat> Cuda<E> {
         buf.map_err(dev_err("copying to the GPU"))
     }
 
+    /// A zeroed index buffer of `n` entries (at least one: CUDA has no empty allocations).
+    fn alloc_index(&self, n: usize) -> Result<CudaSlice<u32>> {
+        self.dev
+            .stream
+            .alloc_zeros::<u32>(n.max(1))
+            .map_err(dev_err("allocating GPU memory"))
+    }
+
     fn index(
         &self,
         buf: CudaSlice<u32>,
@@ -449,11 +457,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
             check::index_bound("gather_index", idx.bound - 1, src.len)?;
         }
         u32_len(len)?;
-        let mut out = self
-            .dev
-            .stream
-            .alloc_zeros::<u32>(len.max(1))
-            .map_err(dev_err("allocating GPU memory"))?;
+        let mut out = self.alloc_index(len)?;
         let (st, ln) = (start as u32, len as u32);
         if len > 0 {
             let f = self.dev.func("gather_index", "");
@@ -483,11 +487,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
     fn argmax_rows(&self, x: &CudaTensor<E>) -> Result<CudaIndex> {
         let s = x.shape;
         u32_len(s.rows)?;
-        let mut out = self
-            .dev
-            .stream
-            .alloc_zeros::<u32>(s.rows.max(1))
-            .map_err(dev_err("allocating GPU memory"))?;
+        let mut out = self.alloc_index(s.rows)?;
         let (r, c) = (s.rows as u32, u32_len(s.cols)?);
         if s.rows > 0 && s.cols > 0 {
             launch!(self, "argmax_rows", cfg_for(s.rows); x.buf.as_ref(), &mut out, &r, &c)?;

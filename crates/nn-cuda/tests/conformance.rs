@@ -4,17 +4,7 @@
 use nn_cuda::Cuda;
 
 fn make<E: nn_cuda::CudaFloat>() -> Option<Cuda<E>> {
-    match Cuda::<E>::new(0) {
-        Ok(b) => Some(b),
-        Err(e) if std::env::var_os("NN_REQUIRE_GPU").is_some() => {
-            panic!("NN_REQUIRE_GPU is set: {e}")
-        }
-        Err(e) => {
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "SKIPPED (no GPU): {e}");
-            None
-        }
-    }
+    nn_cuda::test_backend("conformance")
 }
 
 nn_core::conformance_tests!(cuda_f32, make::<f32>);

@@ -27,17 +27,7 @@ fn train<B: Backend>(b: B, optimizer: &str, lr: f64) -> (Vec<f64>, f64) {
 }
 
 fn gpu<E: CudaFloat>() -> Option<Cuda<E>> {
-    match Cuda::<E>::new(0) {
-        Ok(b) => Some(b),
-        Err(e) if std::env::var_os("NN_REQUIRE_GPU").is_some() => {
-            panic!("NN_REQUIRE_GPU is set: {e}")
-        }
-        Err(e) => {
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "SKIPPED parity (no GPU): {e}");
-            None
-        }
-    }
+    nn_cuda::test_backend("parity")
 }
 
 fn compare<E: CudaFloat + CpuFloat>(cpu: Cpu<E>, rel: f64) {
