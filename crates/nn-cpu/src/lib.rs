@@ -21,6 +21,7 @@
 
 pub mod matmul;
 mod ops;
+pub mod simd;
 mod storage;
 
 pub use storage::CpuFloat;

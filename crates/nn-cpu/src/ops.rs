@@ -1,6 +1,7 @@
 //! `Backend` for [`Cpu`]: each op a loop over contiguous slices into a pooled buffer.
 
 use crate::matmul::{self, Operand};
+use crate::simd;
 use crate::storage::{pooled, Buf, CpuFloat};
 use crate::{Cpu, CpuIndex, CpuTensor};
 use ndarray::ArcArray1;
@@ -37,8 +38,18 @@ fn data_mut<E: CpuFloat>(t: &mut CpuTensor<E>) -> &mut [E] {
     &mut Arc::get_mut(&mut t.buf).expect("just made unique").0
 }
 
-fn map<E: CpuFloat>(x: &CpuTensor<E>, f: impl Fn(E) -> E) -> CpuTensor<E> {
-    build(x.shape, |v| v.extend(data(x).iter().map(|&e| f(e))))
+/// A tensor of `shape` whose elements `fill` writes (the buffer starts zeroed).
+fn fill<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut [E])) -> CpuTensor<E> {
+    build(shape, |v| {
+        v.resize(shape.len(), E::zero());
+        fill(v)
+    })
+}
+
+fn map<E: CpuFloat>(x: &CpuTensor<E>, f: impl Fn(E) -> E + Sync) -> CpuTensor<E> {
+    fill(x.shape, |o| {
+        par_chunks(data(x), o, |xs, os| simd::map_into(xs, os, &f))
+    })
 }
 
 fn zip_map<E: CpuFloat>(
@@ -49,20 +60,15 @@ fn zip_map<E: CpuFloat>(
 ) -> Result<CpuTensor<E>> {
     check::same(op, a.shape, b.shape)?;
     let (da, db) = (data(a), data(b));
-    Ok(build(a.shape, |v| {
+    Ok(fill(a.shape, |o| {
         if da.len() < PARALLEL_ELEMS {
-            return v.extend(da.iter().zip(db).map(|(&x, &y)| f(x, y)));
+            return simd::zip_into(da, db, o, &f);
         }
         use rayon::prelude::*;
         let chunk = PARALLEL_ELEMS / 2;
-        v.resize(da.len(), E::zero());
-        v.par_chunks_mut(chunk)
+        o.par_chunks_mut(chunk)
             .zip(da.par_chunks(chunk).zip(db.par_chunks(chunk)))
-            .for_each(|(o, (xa, xb))| {
-                for ((o, &x), &y) in o.iter_mut().zip(xa).zip(xb) {
-                    *o = f(x, y);
-                }
-            });
+            .for_each(|(o, (xa, xb))| simd::zip_into(xa, xb, o, &f));
     }))
 }
 
@@ -70,23 +76,20 @@ fn update<E: CpuFloat>(
     op: &'static str,
     y: &mut CpuTensor<E>,
     x: &CpuTensor<E>,
-    f: impl Fn(&mut E, &E) + Sync,
+    f: impl Fn(&mut E, E) + Sync,
 ) -> Result<()> {
     check::same(op, y.shape, x.shape)?;
-    par_update(data_mut(y), data(x), f);
-    Ok(())
-}
-
-/// `f(&mut y[i], &x[i])` for every `i`, in parallel chunks above [`PARALLEL_ELEMS`].
-fn par_update<E: CpuFloat>(y: &mut [E], x: &[E], f: impl Fn(&mut E, &E) + Sync) {
+    let (y, x) = (data_mut(y), data(x));
     if y.len() < PARALLEL_ELEMS {
-        return y.iter_mut().zip(x).for_each(|(a, b)| f(a, b));
+        simd::update(y, x, &f);
+        return Ok(());
     }
     use rayon::prelude::*;
     let chunk = PARALLEL_ELEMS / 2;
     y.par_chunks_mut(chunk)
         .zip(x.par_chunks(chunk))
-        .for_each(|(ys, xs)| ys.iter_mut().zip(xs).for_each(|(a, b)| f(a, b)));
+        .for_each(|(ys, xs)| simd::update(ys, xs, &f));
+    Ok(())
 }
 
 fn labels_in_range(labels: &[u32], classes: usize) -> Result<()> {
@@ -125,7 +128,7 @@ fn softmax_rows<E: CpuFloat>(v: &mut [E], cols: usize) {
         let m = row.iter().copied().fold(E::neg_infinity(), E::max);
         row.iter_mut().for_each(|e| *e -= m);
     }
-    E::exp_in_place(v);
+    simd::exp_in_place(v);
     for row in v.chunks_exact_mut(cols) {
         let sum = row.iter().fold(E::zero(), |s, &e| s + e);
         row.iter_mut().for_each(|e| *e /= sum);
@@ -220,10 +223,8 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         let s = a.shape;
         check::row("add_row", s, row.shape)?;
         let r = data(row);
-        Ok(build(s, |v| {
-            for chunk in data(a).chunks_exact(s.cols.max(1)) {
-                v.extend(chunk.iter().zip(r).map(|(&x, &b)| x + b));
-            }
+        Ok(fill(s, |v| {
+            simd::add_row(data(a), r, v);
         }))
     }
 
@@ -233,21 +234,13 @@ impl<E: CpuFloat> Backend for Cpu<E> {
 
     fn sum_rows(&self, a: &CpuTensor<E>) -> Result<CpuTensor<E>> {
         let s = a.shape;
-        Ok(build(Shape::row(s.cols), |acc| {
-            acc.resize(s.cols, E::zero());
-            for chunk in data(a).chunks_exact(s.cols.max(1)) {
-                for (x, &v) in acc.iter_mut().zip(chunk) {
-                    *x += v;
-                }
-            }
+        Ok(fill(Shape::row(s.cols), |acc| {
+            simd::add_rows(data(a), s.cols.max(1), acc)
         }))
     }
 
     fn sigmoid(&self, x: &CpuTensor<E>) -> Result<CpuTensor<E>> {
-        Ok(build(x.shape, |v| {
-            v.resize(x.shape.len(), E::zero());
-            par_chunks(data(x), v, E::sigmoid_slice);
-        }))
+        Ok(fill(x.shape, |v| par_chunks(data(x), v, simd::sigmoid)))
     }
     fn sigmoid_backward(&self, out: &CpuTensor<E>, dout: &CpuTensor<E>) -> Result<CpuTensor<E>> {
         zip_map("sigmoid_backward", out, dout, |y, d| d * (E::one() - y) * y)
@@ -307,10 +300,8 @@ impl<E: CpuFloat> Backend for Cpu<E> {
             v.extend_from_slice(data(y));
             for (row, &l) in v.chunks_exact_mut(s.cols).zip(lab) {
                 row[l as usize] -= E::one();
-                for e in row.iter_mut() {
-                    *e = *e * dout / n;
-                }
             }
+            simd::apply(v, |e| e * dout / n);
         }))
     }
 
@@ -346,23 +337,23 @@ impl<E: CpuFloat> Backend for Cpu<E> {
     }
 
     fn axpy(&self, y: &mut CpuTensor<E>, alpha: E, x: &CpuTensor<E>) -> Result<()> {
-        update("axpy", y, x, |a, &b| *a += alpha * b)
+        update("axpy", y, x, |a, b| *a += alpha * b)
     }
     fn axpby(&self, y: &mut CpuTensor<E>, alpha: E, x: &CpuTensor<E>, beta: E) -> Result<()> {
-        update("axpby", y, x, |a, &b| *a = beta * *a + alpha * b)
+        update("axpby", y, x, |a, b| *a = beta * *a + alpha * b)
     }
     fn scale(&self, x: &mut CpuTensor<E>, alpha: E) -> Result<()> {
-        data_mut(x).iter_mut().for_each(|v| *v *= alpha);
+        simd::apply(data_mut(x), |v| v * alpha);
         Ok(())
     }
     fn lerp(&self, y: &mut CpuTensor<E>, x: &CpuTensor<E>, c: E) -> Result<()> {
-        update("lerp", y, x, |a, &b| *a += c * (b - *a))
+        update("lerp", y, x, |a, b| *a += c * (b - *a))
     }
     fn lerp_square(&self, y: &mut CpuTensor<E>, x: &CpuTensor<E>, c: E) -> Result<()> {
-        update("lerp_square", y, x, |a, &b| *a += c * (b * b - *a))
+        update("lerp_square", y, x, |a, b| *a += c * (b * b - *a))
     }
     fn add_square(&self, y: &mut CpuTensor<E>, x: &CpuTensor<E>, c: E) -> Result<()> {
-        update("add_square", y, x, |a, &b| *a += c * b * b)
+        update("add_square", y, x, |a, b| *a += c * b * b)
     }
     fn adaptive_step(
         &self,
@@ -380,7 +371,7 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         Ok(())
     }
     fn sum_squares(&self, x: &CpuTensor<E>) -> Result<CpuTensor<E>> {
-        Ok(scalar(data(x).iter().map(|&v| v * v).sum()))
+        Ok(scalar(simd::sum_squares(data(x))))
     }
 
     fn gather_rows(

@@ -24,22 +24,14 @@ impl<E> Pool<E> {
 }
 
 /// A compute type of the CPU backend: `f32` or `f64`, each with its buffer pool and its
-/// sigmoid loop.
+/// vectorisable exponential.
 pub trait CpuFloat: Float {
     /// This type's per-thread pool.
     fn pool() -> &'static LocalKey<RefCell<Pool<Self>>>;
 
-    /// `x[i] = exp(x[i])`, in place.
-    fn exp_in_place(x: &mut [Self]) {
-        x.iter_mut().for_each(|v| *v = v.exp());
-    }
-
-    /// `out[i] = 1 / (1 + exp(-x[i]))`.
-    fn sigmoid_slice(x: &[Self], out: &mut [Self]) {
-        for (o, &v) in out.iter_mut().zip(x) {
-            *o = Self::one() / (Self::one() + (-v).exp());
-        }
-    }
+    /// `exp(self)`, inlined and vectorisable ([`crate::simd`]): within a few ulp of `exp`,
+    /// with results below the smallest normal number flushed to 0.
+    fn exp_fast(self) -> Self;
 }
 
 thread_local! {
@@ -52,44 +44,18 @@ impl CpuFloat for f32 {
         &POOL_F32
     }
 
-    fn exp_in_place(x: &mut [f32]) {
-        use wide::f32x8;
-        let mut chunks = x.chunks_exact_mut(8);
-        for c in &mut chunks {
-            let v = f32x8::from(<[f32; 8]>::try_from(&*c).expect("8 lanes"));
-            c.copy_from_slice(&v.exp().to_array());
-        }
-        let rest = chunks.into_remainder();
-        if !rest.is_empty() {
-            let mut lanes = [0f32; 8];
-            lanes[..rest.len()].copy_from_slice(rest);
-            let n = rest.len();
-            rest.copy_from_slice(&f32x8::from(lanes).exp().to_array()[..n]);
-        }
-    }
-
-    /// Eight lanes at a time with `wide`'s vectorised `exp` (within 2 ulp of `expf`): the
-    /// sigmoid's scalar `expf` calls were the largest cost of the book's training step.
-    fn sigmoid_slice(x: &[f32], out: &mut [f32]) {
-        use wide::f32x8;
-        let one = f32x8::splat(1.0);
-        let sig = |lanes: [f32; 8]| (one / (one + (-f32x8::from(lanes)).exp())).to_array();
-        let mut xs = x.chunks_exact(8);
-        let mut os = out.chunks_exact_mut(8);
-        for (c, o) in (&mut xs).zip(&mut os) {
-            o.copy_from_slice(&sig(c.try_into().expect("8 lanes")));
-        }
-        let (rest, orest) = (xs.remainder(), os.into_remainder());
-        if !rest.is_empty() {
-            let mut lanes = [0f32; 8];
-            lanes[..rest.len()].copy_from_slice(rest);
-            orest.copy_from_slice(&sig(lanes)[..rest.len()]);
-        }
+    #[inline(always)]
+    fn exp_fast(self) -> f32 {
+        crate::simd::exp_f32(self)
     }
 }
 impl CpuFloat for f64 {
     fn pool() -> &'static LocalKey<RefCell<Pool<f64>>> {
         &POOL_F64
+    }
+    #[inline(always)]
+    fn exp_fast(self) -> f64 {
+        crate::simd::exp_f64(self)
     }
 }
 

@@ -20,7 +20,7 @@ impl Dataset {
         if x.is_empty() || cols == 0 {
             return Err(Error::Empty("the input data x".into()));
         }
-        if x.len() % cols != 0 {
+        if !x.len().is_multiple_of(cols) {
             return Err(Error::shape(
                 "Dataset",
                 format!("{} values do not make rows of {cols}", x.len()),
@@ -58,7 +58,7 @@ impl Dataset {
     /// Inputs with one-hot targets `t` (`rows × classes`), as the book's `spiral.load_data`
     /// returns them. Each row of `t` must hold a single 1 and zeros elsewhere.
     pub fn from_one_hot(x: Vec<f64>, cols: usize, t: &[f64], classes: usize) -> Result<Self> {
-        if classes == 0 || t.len() % classes != 0 {
+        if classes == 0 || !t.len().is_multiple_of(classes) {
             return Err(Error::shape(
                 "Dataset",
                 format!(
