@@ -29,6 +29,7 @@ pub use storage::CpuFloat;
 use ndarray::{ArcArray1, ArrayView2};
 use nn_core::Shape;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use storage::Buf;
 
@@ -48,7 +49,14 @@ impl<E: CpuFloat> Cpu<E> {
 #[derive(Clone, Debug)]
 pub struct CpuTensor<E: CpuFloat> {
     shape: Shape,
-    buf: Arc<Buf<E>>,
+    buf: ManuallyDrop<Arc<Buf<E>>>,
+}
+
+impl<E: CpuFloat> Drop for CpuTensor<E> {
+    fn drop(&mut self) {
+        // SAFETY: `buf` is taken once, here, and `self` is not used afterwards.
+        storage::recycle(unsafe { ManuallyDrop::take(&mut self.buf) });
+    }
 }
 
 impl<E: CpuFloat> CpuTensor<E> {

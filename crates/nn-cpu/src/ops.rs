@@ -2,26 +2,24 @@
 
 use crate::matmul::{self, Operand};
 use crate::simd;
-use crate::storage::{pooled, Buf, CpuFloat};
+use crate::storage::{pooled, CpuFloat};
 use crate::{Cpu, CpuIndex, CpuTensor};
 use ndarray::ArcArray1;
 use nn_core::backend::check;
 use nn_core::{Backend, Error, Result, Shape};
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
-
-fn tensor<E: CpuFloat>(v: Vec<E>, shape: Shape) -> CpuTensor<E> {
-    debug_assert_eq!(v.len(), shape.len());
-    CpuTensor {
-        shape,
-        buf: Arc::new(Buf(v)),
-    }
-}
 
 /// A tensor of `shape` whose elements `fill` pushes, in order.
 fn build<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut Vec<E>)) -> CpuTensor<E> {
-    let mut v = pooled(shape.len());
-    fill(&mut v);
-    tensor(v, shape)
+    let mut buf = pooled(shape.len());
+    let v = &mut Arc::get_mut(&mut buf).expect("pooled buffers are unique").0;
+    fill(v);
+    debug_assert_eq!(v.len(), shape.len());
+    CpuTensor {
+        shape,
+        buf: ManuallyDrop::new(buf),
+    }
 }
 
 fn data<E: CpuFloat>(t: &CpuTensor<E>) -> &[E] {
@@ -31,9 +29,8 @@ fn data<E: CpuFloat>(t: &CpuTensor<E>) -> &[E] {
 /// The elements for writing, copied first if another tensor shares them.
 fn data_mut<E: CpuFloat>(t: &mut CpuTensor<E>) -> &mut [E] {
     if Arc::get_mut(&mut t.buf).is_none() {
-        let mut v = pooled(t.shape.len());
-        v.extend_from_slice(&t.buf.0);
-        t.buf = Arc::new(Buf(v));
+        let copy = build(t.shape, |v| v.extend_from_slice(&t.buf.0));
+        *t = copy;
     }
     &mut Arc::get_mut(&mut t.buf).expect("just made unique").0
 }

@@ -2,25 +2,41 @@
 //!
 //! A training step allocates the same few buffer sizes every iteration. glibc's `malloc` turns
 //! each request of 1 KiB or more into a consolidation of its fast bins, which costs more than
-//! the book's whole matrix product; so buffers are returned to a small per-thread free list when
-//! a tensor is dropped and reused by the next tensor of a similar size.
+//! the book's whole matrix product; so when the last handle to a tensor is dropped, its whole
+//! allocation (the reference count and the elements) goes to a per-thread free list, sorted by
+//! capacity in powers of two, and the next tensor of that size class takes it back: a training
+//! step after the first makes no call to the allocator.
 
 use nn_core::Float;
 use std::cell::RefCell;
+use std::sync::Arc;
 use std::thread::LocalKey;
 
-/// Buffers kept per thread and element type.
-const POOL_LEN: usize = 64;
-/// Buffers larger than this (elements) go back to the allocator: the pool stays small.
-const POOL_MAX_ELEMS: usize = 1 << 20;
+/// Buffers kept per size class, thread and element type: 16, or 4 from 2¹⁶ elements on, so a
+/// thread's pool holds at most 4 of each large size (16 MiB of 2²⁰ f32s).
+const fn class_len(class: usize) -> usize {
+    if class < 16 {
+        16
+    } else {
+        4
+    }
+}
+/// Size classes: capacities 1, 2, 4, …, 2²⁰ elements. Larger buffers go back to the allocator.
+const CLASSES: usize = 21;
 
-/// The per-thread free list for one element type.
-pub struct Pool<E>(Vec<Vec<E>>);
+/// The per-thread free lists for one element type, one per size class.
+pub struct Pool<E>([Vec<Arc<Buf<E>>>; CLASSES]);
 
 impl<E> Pool<E> {
     const fn new() -> Self {
-        Pool(Vec::new())
+        Pool([const { Vec::new() }; CLASSES])
     }
+}
+
+/// The size class holding buffers of capacity `2^class ≥ n`, if `n` is poolable.
+fn class(n: usize) -> Option<usize> {
+    let c = n.max(1).next_power_of_two().trailing_zeros() as usize;
+    (c < CLASSES).then_some(c)
 }
 
 /// A compute type of the CPU backend: `f32` or `f64`, each with its buffer pool and its
@@ -59,42 +75,37 @@ impl CpuFloat for f64 {
     }
 }
 
-/// An empty vector with room for `n` elements, from the pool when one fits.
-pub fn pooled<E: CpuFloat>(n: usize) -> Vec<E> {
+/// A uniquely owned, empty buffer with room for `n` elements, from the pool when one is free.
+pub fn pooled<E: CpuFloat>(n: usize) -> Arc<Buf<E>> {
+    let Some(c) = class(n) else {
+        return Arc::new(Buf(Vec::with_capacity(n)));
+    };
     let reused = E::pool()
-        .try_with(|p| {
-            let mut p = p.borrow_mut();
-            let i =
-                p.0.iter()
-                    .position(|v| v.capacity() >= n && v.capacity() <= 2 * n + 16)?;
-            Some(p.0.swap_remove(i))
-        })
+        .try_with(|p| p.borrow_mut().0[c].pop())
         .ok()
         .flatten();
-    match reused {
-        Some(mut v) => {
-            v.clear();
-            v
-        }
-        None => Vec::with_capacity(n),
-    }
+    reused.unwrap_or_else(|| Arc::new(Buf(Vec::with_capacity(1 << c))))
 }
 
-/// A tensor's elements; given back to the pool on drop.
+/// A tensor's elements.
 #[derive(Debug)]
-pub struct Buf<E: CpuFloat>(pub Vec<E>);
+pub struct Buf<E>(pub Vec<E>);
 
-impl<E: CpuFloat> Drop for Buf<E> {
-    fn drop(&mut self) {
-        let v = std::mem::take(&mut self.0);
-        if v.capacity() == 0 || v.capacity() > POOL_MAX_ELEMS {
-            return;
-        }
-        let _ = E::pool().try_with(|p| {
-            let mut p = p.borrow_mut();
-            if p.0.len() < POOL_LEN {
-                p.0.push(v);
-            }
-        });
+/// Gives a tensor's allocation back to the pool when this was its last handle.
+pub fn recycle<E: CpuFloat>(mut buf: Arc<Buf<E>>) {
+    let Some(b) = Arc::get_mut(&mut buf) else {
+        return; // another tensor still shares it
+    };
+    let cap = b.0.capacity();
+    if !cap.is_power_of_two() || class(cap).is_none() {
+        return;
     }
+    b.0.clear();
+    let _ = E::pool().try_with(|p| {
+        let c = cap.trailing_zeros() as usize;
+        let list = &mut p.borrow_mut().0[c];
+        if list.len() < class_len(c) {
+            list.push(buf);
+        }
+    });
 }
