@@ -19,6 +19,32 @@
 //! ```
 #![warn(missing_docs)]
 
+/// Calls `$f::<E, W>(args)` with the width `W` as a constant for widths 1 to 16, so that the
+/// innermost loop is unrolled and vectorised; `$generic(args)` for other widths.
+macro_rules! by_width {
+    ($w:expr, $f:ident, $generic:ident, ($($arg:expr),*)) => {
+        match $w {
+            1 => $f::<E, 1>($($arg),*),
+            2 => $f::<E, 2>($($arg),*),
+            3 => $f::<E, 3>($($arg),*),
+            4 => $f::<E, 4>($($arg),*),
+            5 => $f::<E, 5>($($arg),*),
+            6 => $f::<E, 6>($($arg),*),
+            7 => $f::<E, 7>($($arg),*),
+            8 => $f::<E, 8>($($arg),*),
+            9 => $f::<E, 9>($($arg),*),
+            10 => $f::<E, 10>($($arg),*),
+            11 => $f::<E, 11>($($arg),*),
+            12 => $f::<E, 12>($($arg),*),
+            13 => $f::<E, 13>($($arg),*),
+            14 => $f::<E, 14>($($arg),*),
+            15 => $f::<E, 15>($($arg),*),
+            16 => $f::<E, 16>($($arg),*),
+            _ => $generic($($arg),*),
+        }
+    };
+}
+
 pub mod matmul;
 mod ops;
 pub mod simd;

@@ -7,32 +7,6 @@
 
 use nn_core::Float;
 
-/// Calls `$f::<E, W>(args)` with the width `W` as a constant for widths 1 to 16, so that the
-/// innermost loop is unrolled and vectorised; `$generic(args)` for other widths.
-macro_rules! by_width {
-    ($w:expr, $f:ident, $generic:ident, ($($arg:expr),*)) => {
-        match $w {
-            1 => $f::<E, 1>($($arg),*),
-            2 => $f::<E, 2>($($arg),*),
-            3 => $f::<E, 3>($($arg),*),
-            4 => $f::<E, 4>($($arg),*),
-            5 => $f::<E, 5>($($arg),*),
-            6 => $f::<E, 6>($($arg),*),
-            7 => $f::<E, 7>($($arg),*),
-            8 => $f::<E, 8>($($arg),*),
-            9 => $f::<E, 9>($($arg),*),
-            10 => $f::<E, 10>($($arg),*),
-            11 => $f::<E, 11>($($arg),*),
-            12 => $f::<E, 12>($($arg),*),
-            13 => $f::<E, 13>($($arg),*),
-            14 => $f::<E, 14>($($arg),*),
-            15 => $f::<E, 15>($($arg),*),
-            16 => $f::<E, 16>($($arg),*),
-            _ => $generic($($arg),*),
-        }
-    };
-}
-
 /// Up to this many multiply-adds (`m·n·k`), plain loops.
 pub const SMALL: usize = 32 * 32 * 32;
 /// From this many multiply-adds on, `gemm` splits the work over threads (measured on the
@@ -76,13 +50,23 @@ impl<E: Float> Operand<'_, E> {
     }
 }
 
-/// `out (m × n) = op(a) (m × k) · op(b) (k × n)`; `out` is overwritten.
-pub fn matmul<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<E>, out: &mut [E]) {
-    product(m, n, k, a, b, out, false)
+/// What each element of a product's output starts from before the products are added.
+#[derive(Clone, Copy)]
+enum Start<'a, E> {
+    /// Zero: `out = op(a) · op(b)`.
+    Zero,
+    /// The output's own contents: `out += op(a) · op(b)`.
+    Out,
+    /// This row, in every row: `out = op(a) · op(b) + row` (the Affine bias).
+    Row(&'a [E]),
 }
 
-/// `out (m × n) += op(a) (m × k) · op(b) (k × n)` (the Affine forward adds the product to rows
-/// that already hold the bias).
+/// `out (m × n) = op(a) (m × k) · op(b) (k × n)`; `out` is overwritten.
+pub fn matmul<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<E>, out: &mut [E]) {
+    product(m, n, k, a, b, out, Start::Zero)
+}
+
+/// `out (m × n) += op(a) (m × k) · op(b) (k × n)`.
 pub fn matmul_acc<E: Float>(
     m: usize,
     n: usize,
@@ -91,7 +75,23 @@ pub fn matmul_acc<E: Float>(
     b: Operand<E>,
     out: &mut [E],
 ) {
-    product(m, n, k, a, b, out, true)
+    product(m, n, k, a, b, out, Start::Out)
+}
+
+/// `out (m × n) = op(a) (m × k) · op(b) (k × n) + bias`, the `1 × n` bias added to every row
+/// (the Affine forward). Tiny products start each row's sums from the bias; larger ones write
+/// the bias rows first and let `gemm` add the product onto them.
+pub fn matmul_bias<E: Float>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Operand<E>,
+    b: Operand<E>,
+    bias: &[E],
+    out: &mut [E],
+) {
+    debug_assert_eq!(bias.len(), n);
+    product(m, n, k, a, b, out, Start::Row(bias))
 }
 
 fn product<E: Float>(
@@ -101,18 +101,28 @@ fn product<E: Float>(
     a: Operand<E>,
     b: Operand<E>,
     out: &mut [E],
-    accumulate: bool,
+    start: Start<'_, E>,
 ) {
     debug_assert_eq!(out.len(), m * n);
     let work = m * n * k;
+    if work <= SMALL && work > 0 {
+        return small_product(m, n, k, a, b, out, start);
+    }
+    let accumulate = match start {
+        Start::Zero => false,
+        Start::Out => true,
+        Start::Row(row) => {
+            for o in out.chunks_exact_mut(n.max(1)) {
+                o.copy_from_slice(row);
+            }
+            true
+        }
+    };
     if work == 0 {
         if !accumulate {
             out.fill(E::zero());
         }
         return;
-    }
-    if work <= SMALL {
-        return small_product(m, n, k, a, b, out, accumulate);
     }
     let (ars, acs) = a.strides();
     let (brs, bcs) = b.strides();
@@ -165,7 +175,7 @@ crate::simd::dispatched! {
         a: Operand<E>,
         b: Operand<E>,
         out: &mut [E],
-        accumulate: bool,
+        start: Start<'_, E>,
     ) {
         // Vector operations: a broadcast and a row of products per (row, p), and about four per
         // element for a transposing copy, which does not vectorise (measured on the book's
@@ -177,17 +187,21 @@ crate::simd::dispatched! {
         if direct <= flipped {
             let (ars, acs) = a.strides();
             let rhs = rows_of(b, k, n, &mut stack, &mut heap);
-            return rows_times(m, n, a.data, ars as usize, acs as usize, rhs, out, accumulate);
+            return rows_times(m, n, a.data, ars as usize, acs as usize, rhs, out, start);
         }
         // outᵀ (n × m) = op(b)ᵀ · op(a)ᵀ, then written back transposed.
         let (brs, bcs) = b.strides();
         let mut out_t = vec![E::zero(); m * n];
         let rhs = rows_of(a.transposed(), k, m, &mut stack, &mut heap);
-        rows_times(n, m, b.data, bcs as usize, brs as usize, rhs, &mut out_t, false);
+        rows_times(n, m, b.data, bcs as usize, brs as usize, rhs, &mut out_t, Start::Zero);
         for (i, orow) in out.chunks_exact_mut(n).enumerate() {
             for (j, o) in orow.iter_mut().enumerate() {
                 let v = out_t[j * m + i];
-                *o = if accumulate { *o + v } else { v };
+                *o = match start {
+                    Start::Zero => v,
+                    Start::Out => *o + v,
+                    Start::Row(row) => row[j] + v,
+                };
             }
         }
     }
@@ -231,7 +245,7 @@ fn rows_of<'a, E: Float>(
     dst
 }
 
-/// `out[i, :] (+)= Σ_p lhs[i·rs + p·cs] · rhs[p, :]`: `out` is `m × n`, `rhs` is `k × n`
+/// `out[i, :] = start + Σ_p lhs[i·rs + p·cs] · rhs[p, :]`: `out` is `m × n`, `rhs` is `k × n`
 /// row-major, `lhs` any strided `m × k`. Widths up to 16 are constants, so a row of `out`
 /// stays in registers.
 #[allow(clippy::too_many_arguments)]
@@ -244,13 +258,13 @@ fn rows_times<E: Float>(
     cs: usize,
     rhs: &[E],
     out: &mut [E],
-    accumulate: bool,
+    start: Start<'_, E>,
 ) {
     by_width!(
         n,
         rows_fixed,
         rows_any,
-        (m, n, lhs, rs, cs, rhs, out, accumulate)
+        (m, n, lhs, rs, cs, rhs, out, start)
     )
 }
 
@@ -264,12 +278,14 @@ fn rows_fixed<E: Float, const N: usize>(
     cs: usize,
     rhs: &[E],
     out: &mut [E],
-    accumulate: bool,
+    start: Start<'_, E>,
 ) {
     for (i, orow) in out.chunks_exact_mut(N).enumerate().take(m) {
         let mut acc = [E::zero(); N];
-        if accumulate {
-            acc.copy_from_slice(orow);
+        match start {
+            Start::Zero => {}
+            Start::Out => acc.copy_from_slice(orow),
+            Start::Row(row) => acc.copy_from_slice(row),
         }
         for (p, brow) in rhs.chunks_exact(N).enumerate() {
             let av = lhs[i * rs + p * cs];
@@ -292,11 +308,13 @@ fn rows_any<E: Float>(
     cs: usize,
     rhs: &[E],
     out: &mut [E],
-    accumulate: bool,
+    start: Start<'_, E>,
 ) {
     for (i, orow) in out.chunks_exact_mut(n).enumerate().take(m) {
-        if !accumulate {
-            orow.fill(E::zero());
+        match start {
+            Start::Zero => orow.fill(E::zero()),
+            Start::Out => {}
+            Start::Row(row) => orow.copy_from_slice(row),
         }
         for (p, brow) in rhs.chunks_exact(n).enumerate() {
             axpy_row(orow, lhs[i * rs + p * cs], brow);
@@ -395,6 +413,11 @@ mod tests {
                 matmul_acc(m, n, k, oa, ob, &mut acc);
                 let plus_one: Vec<f64> = want.iter().map(|w| w + 1.0).collect();
                 assert_eq!(acc, plus_one, "accumulating {m}x{n}x{k} ta={ta} tb={tb}");
+                let bias: Vec<f64> = (0..n).map(|j| j as f64 - 2.5).collect();
+                let mut biased = vec![f64::NAN; m * n];
+                matmul_bias(m, n, k, oa, ob, &bias, &mut biased);
+                let with_bias: Vec<f64> = (0..m * n).map(|ij| want[ij] + bias[ij % n]).collect();
+                assert_eq!(biased, with_bias, "with a bias {m}x{n}x{k} ta={ta} tb={tb}");
             }
         }
     }

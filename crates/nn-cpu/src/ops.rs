@@ -14,6 +14,7 @@ use std::sync::Arc;
 fn build<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut Vec<E>)) -> CpuTensor<E> {
     let mut buf = pooled(shape.len());
     let v = &mut Arc::get_mut(&mut buf).expect("pooled buffers are unique").0;
+    v.clear();
     fill(v);
     debug_assert_eq!(v.len(), shape.len());
     CpuTensor {
@@ -203,16 +204,13 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         }))
     }
 
-    /// The bias is written first and the product added onto it, in one pass.
+    /// One pass: each output row starts from the bias and the product is added onto it.
     fn affine(&self, x: &CpuTensor<E>, w: &CpuTensor<E>, b: &CpuTensor<E>) -> Result<CpuTensor<E>> {
         let out = check::matmul(x.shape, false, w.shape, false)?;
         check::row("affine", out, b.shape)?;
         let (ox, ow) = (operand(x, false), operand(w, false));
-        Ok(build(out, |v| {
-            for _ in 0..out.rows {
-                v.extend_from_slice(data(b));
-            }
-            matmul::matmul_acc(out.rows, out.cols, x.shape.cols, ox, ow, v);
+        Ok(fill(out, |v| {
+            matmul::matmul_bias(out.rows, out.cols, x.shape.cols, ox, ow, data(b), v)
         }))
     }
 
@@ -384,12 +382,8 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         if let Some(&bad) = rows.iter().find(|&&i| i as usize >= s.rows) {
             check::index_bound("gather_rows", bad, s.rows)?;
         }
-        let d = data(src);
-        Ok(build(Shape::new(len, s.cols), |v| {
-            for &i in rows {
-                let i = i as usize;
-                v.extend_from_slice(&d[i * s.cols..(i + 1) * s.cols]);
-            }
+        Ok(fill(Shape::new(len, s.cols), |v| {
+            simd::gather(data(src), rows, s.cols.max(1), v)
         }))
     }
 

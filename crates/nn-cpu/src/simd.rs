@@ -162,13 +162,16 @@ dispatched! {
         }
     }
 
-    /// `acc[j] += Σ_i x[i, j]` over the rows of `x` (`cols` wide).
+    /// `acc[j] += Σ_i x[i, j]` over the rows of `x` (`cols` wide); widths up to 16 are
+    /// constants, so `acc` stays in registers.
     pub fn add_rows<E: CpuFloat>(x: &[E], cols: usize, acc: &mut [E]) {
-        for row in x.chunks_exact(cols) {
-            for (a, &v) in acc.iter_mut().zip(row) {
-                *a += v;
-            }
-        }
+        by_width!(cols, add_rows_fixed, add_rows_any, (x, cols, acc))
+    }
+
+    /// `out[r, :] = src[idx[r], :]` for rows `cols` wide; widths up to 16 are copied as
+    /// constants (a call to `memcpy` per row cost more than the book's 2-wide rows).
+    pub fn gather<E: CpuFloat>(src: &[E], idx: &[u32], cols: usize, out: &mut [E]) {
+        by_width!(cols, gather_fixed, gather_any, (src, idx, cols, out))
     }
 
     /// `Σ x[i]²`.
@@ -183,6 +186,45 @@ dispatched! {
         }
         let rest = chunks.remainder().iter().fold(E::zero(), |s, &v| s + v * v);
         acc.iter().fold(E::zero(), |s, &a| s + a) + rest
+    }
+}
+
+#[inline(always)]
+fn add_rows_fixed<E: CpuFloat, const N: usize>(x: &[E], _: usize, acc: &mut [E]) {
+    let mut sum = [E::zero(); N];
+    sum.copy_from_slice(&acc[..N]);
+    for row in x.chunks_exact(N) {
+        let row: &[E; N] = row.try_into().expect("N columns");
+        for j in 0..N {
+            sum[j] += row[j];
+        }
+    }
+    acc[..N].copy_from_slice(&sum);
+}
+
+#[inline(always)]
+fn add_rows_any<E: CpuFloat>(x: &[E], cols: usize, acc: &mut [E]) {
+    for row in x.chunks_exact(cols) {
+        for (a, &v) in acc.iter_mut().zip(row) {
+            *a += v;
+        }
+    }
+}
+
+#[inline(always)]
+fn gather_fixed<E: CpuFloat, const N: usize>(src: &[E], idx: &[u32], _: usize, out: &mut [E]) {
+    for (o, &i) in out.chunks_exact_mut(N).zip(idx) {
+        let i = i as usize * N;
+        let row: &[E; N] = src[i..i + N].try_into().expect("N columns");
+        o.copy_from_slice(row);
+    }
+}
+
+#[inline(always)]
+fn gather_any<E: CpuFloat>(src: &[E], idx: &[u32], cols: usize, out: &mut [E]) {
+    for (o, &i) in out.chunks_exact_mut(cols).zip(idx) {
+        let i = i as usize * cols;
+        o.copy_from_slice(&src[i..i + cols]);
     }
 }
 

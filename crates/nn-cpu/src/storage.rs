@@ -75,7 +75,8 @@ impl CpuFloat for f64 {
     }
 }
 
-/// A uniquely owned, empty buffer with room for `n` elements, from the pool when one is free.
+/// A uniquely owned buffer with room for `n` elements, from the pool when one is free. A
+/// reused buffer still holds its old elements: the caller clears it.
 pub fn pooled<E: CpuFloat>(n: usize) -> Arc<Buf<E>> {
     let Some(c) = class(n) else {
         return Arc::new(Buf(Vec::with_capacity(n)));
@@ -92,15 +93,16 @@ pub fn pooled<E: CpuFloat>(n: usize) -> Arc<Buf<E>> {
 pub struct Buf<E>(pub Vec<E>);
 
 /// Gives a tensor's allocation back to the pool when this was its last handle.
-pub fn recycle<E: CpuFloat>(mut buf: Arc<Buf<E>>) {
-    let Some(b) = Arc::get_mut(&mut buf) else {
+pub fn recycle<E: CpuFloat>(buf: Arc<Buf<E>>) {
+    // No `Weak` is ever made from these, so a strong count of 1 means this is the only handle
+    // (a plain load, where `Arc::get_mut` would take a locked compare-and-swap).
+    if Arc::strong_count(&buf) != 1 {
         return; // another tensor still shares it
-    };
-    let cap = b.0.capacity();
+    }
+    let cap = buf.0.capacity();
     if !cap.is_power_of_two() || class(cap).is_none() {
         return;
     }
-    b.0.clear();
     let _ = E::pool().try_with(|p| {
         let c = cap.trailing_zeros() as usize;
         let list = &mut p.borrow_mut().0[c];
