@@ -2,18 +2,17 @@
 
 use crate::matmul::{self, Operand};
 use crate::simd;
-use crate::storage::{pooled, CpuFloat};
+use crate::storage::{self, pooled, CpuFloat};
 use crate::{Cpu, CpuIndex, CpuTensor};
 use ndarray::ArcArray1;
 use nn_core::backend::check;
 use nn_core::{Backend, Error, Result, Shape};
 use std::mem::ManuallyDrop;
-use std::sync::Arc;
 
 /// A tensor of `shape` whose elements `fill` pushes, in order.
 fn build<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut Vec<E>)) -> CpuTensor<E> {
     let mut buf = pooled(shape.len());
-    let v = &mut Arc::get_mut(&mut buf).expect("pooled buffers are unique").0;
+    let v = storage::get_mut(&mut buf).expect("pooled buffers are unique");
     v.clear();
     fill(v);
     debug_assert_eq!(v.len(), shape.len());
@@ -29,11 +28,11 @@ fn data<E: CpuFloat>(t: &CpuTensor<E>) -> &[E] {
 
 /// The elements for writing, copied first if another tensor shares them.
 fn data_mut<E: CpuFloat>(t: &mut CpuTensor<E>) -> &mut [E] {
-    if Arc::get_mut(&mut t.buf).is_none() {
+    if storage::get_mut(&mut t.buf).is_none() {
         let copy = build(t.shape, |v| v.extend_from_slice(&t.buf.0));
         *t = copy;
     }
-    &mut Arc::get_mut(&mut t.buf).expect("just made unique").0
+    storage::get_mut(&mut t.buf).expect("just made unique")
 }
 
 /// A tensor of `shape` whose elements `fill` writes (the buffer starts zeroed).

@@ -9,6 +9,7 @@
 
 use nn_core::Float;
 use std::cell::RefCell;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::thread::LocalKey;
 
@@ -92,11 +93,32 @@ pub fn pooled<E: CpuFloat>(n: usize) -> Arc<Buf<E>> {
 #[derive(Debug)]
 pub struct Buf<E>(pub Vec<E>);
 
+/// Whether `buf` is the only handle to its allocation. No `Weak` is ever made from these
+/// buffers, so that is a strong count of 1: a plain load, where `Arc::get_mut` takes a locked
+/// compare-and-swap (the largest single cost of building a tensor under perf). The acquire
+/// fence orders what follows after the drops of the other handles, as `Arc`'s own drop does.
+fn is_unique<E>(buf: &Arc<Buf<E>>) -> bool {
+    let unique = Arc::strong_count(buf) == 1;
+    if unique {
+        fence(Ordering::Acquire);
+    }
+    unique
+}
+
+/// The elements, for writing, when `buf` is the only handle to them.
+pub fn get_mut<E>(buf: &mut Arc<Buf<E>>) -> Option<&mut Vec<E>> {
+    if !is_unique(buf) {
+        return None;
+    }
+    // SAFETY: this is the only handle (no other strong one, and no `Weak` is ever made), and
+    // it is borrowed mutably, so nothing else can reach the elements while the borrow lasts.
+    // `Arc::as_ptr` derives from the allocation's pointer without making a shared reference.
+    Some(unsafe { &mut (*Arc::as_ptr(buf).cast_mut()).0 })
+}
+
 /// Gives a tensor's allocation back to the pool when this was its last handle.
 pub fn recycle<E: CpuFloat>(buf: Arc<Buf<E>>) {
-    // No `Weak` is ever made from these, so a strong count of 1 means this is the only handle
-    // (a plain load, where `Arc::get_mut` would take a locked compare-and-swap).
-    if Arc::strong_count(&buf) != 1 {
+    if !is_unique(&buf) {
         return; // another tensor still shares it
     }
     let cap = buf.0.capacity();
