@@ -236,11 +236,22 @@ fn bench_report(run_first: bool) {
         )
     };
     results.sort_by_key(|r| key(&r.id));
+    // The CPU's FMA ceiling on all threads (`machine_peak/fma_f32/T` with the largest T).
+    let peak = results
+        .iter()
+        .filter(|r| r.id.starts_with("machine_peak/fma_f32/"))
+        .max_by_key(|r| key(&r.id).1)
+        .and_then(|r| Some(r.elements? / r.mean_ns));
     let mut md = String::from("| benchmark | mean time | throughput |\n|---|---|---|\n");
     for r in &results {
-        let thr = match r.elements {
-            Some(e) => format!("{:.1} GFLOP/s", e / r.mean_ns),
-            None => String::new(),
+        let thr = match (r.elements, peak) {
+            (Some(e), Some(p)) if r.id.starts_with("matmul_f32/cpu/") => format!(
+                "{:.1} GFLOP/s ({:.0}% of the FMA peak)",
+                e / r.mean_ns,
+                100.0 * e / r.mean_ns / p
+            ),
+            (Some(e), _) => format!("{:.1} GFLOP/s", e / r.mean_ns),
+            (None, _) => String::new(),
         };
         let per_iter = if r.id.starts_with("spiral_epoch/") {
             format!(" ({} per iteration)", human(r.mean_ns / 10.0))
