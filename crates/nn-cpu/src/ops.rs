@@ -11,9 +11,16 @@ use std::mem::ManuallyDrop;
 
 /// A tensor of `shape` whose elements `fill` pushes, in order.
 fn build<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut Vec<E>)) -> CpuTensor<E> {
+    with_buffer(shape, |v| {
+        v.clear();
+        fill(v)
+    })
+}
+
+/// A tensor of `shape` from a pooled buffer that `fill` leaves holding exactly its elements.
+fn with_buffer<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut Vec<E>)) -> CpuTensor<E> {
     let mut buf = pooled(shape.len());
     let v = storage::get_mut(&mut buf).expect("pooled buffers are unique");
-    v.clear();
     fill(v);
     debug_assert_eq!(v.len(), shape.len());
     CpuTensor {
@@ -35,8 +42,23 @@ fn data_mut<E: CpuFloat>(t: &mut CpuTensor<E>) -> &mut [E] {
     storage::get_mut(&mut t.buf).expect("just made unique")
 }
 
-/// A tensor of `shape` whose elements `fill` writes (the buffer starts zeroed).
+/// A tensor of `shape` whose elements `fill` writes, every one of them: the buffer comes with
+/// whatever a reused buffer held before (initialised, but stale), which saves zeroing it when
+/// the same size comes round every iteration.
 fn fill<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut [E])) -> CpuTensor<E> {
+    with_buffer(shape, |v| {
+        let n = shape.len();
+        if v.len() >= n {
+            v.truncate(n);
+        } else {
+            v.resize(n, E::zero());
+        }
+        fill(v)
+    })
+}
+
+/// A tensor of `shape` that `fill` accumulates into, starting from zeros.
+fn fill_zeroed<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut [E])) -> CpuTensor<E> {
     build(shape, |v| {
         v.resize(shape.len(), E::zero());
         fill(v)
@@ -197,10 +219,7 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         let out = check::matmul(a.shape, ta, b.shape, tb)?;
         let k = if ta { a.shape.rows } else { a.shape.cols };
         let (oa, ob) = (operand(a, ta), operand(b, tb));
-        Ok(build(out, |v| {
-            v.resize(out.len(), E::zero());
-            matmul::matmul(out.rows, out.cols, k, oa, ob, v);
-        }))
+        Ok(fill(out, |v| matmul::matmul(out.rows, out.cols, k, oa, ob, v)))
     }
 
     /// One pass: each output row starts from the bias and the product is added onto it.
@@ -228,7 +247,7 @@ impl<E: CpuFloat> Backend for Cpu<E> {
 
     fn sum_rows(&self, a: &CpuTensor<E>) -> Result<CpuTensor<E>> {
         let s = a.shape;
-        Ok(fill(Shape::row(s.cols), |acc| {
+        Ok(fill_zeroed(Shape::row(s.cols), |acc| {
             simd::add_rows(data(a), s.cols.max(1), acc)
         }))
     }
