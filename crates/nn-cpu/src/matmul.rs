@@ -191,9 +191,16 @@ crate::simd::dispatched! {
         }
         // outᵀ (n × m) = op(b)ᵀ · op(a)ᵀ, then written back transposed.
         let (brs, bcs) = b.strides();
-        let mut out_t = vec![E::zero(); m * n];
+        let mut out_stack = [E::zero(); STACK];
+        let mut out_heap = Vec::new();
+        let out_t = if m * n <= STACK {
+            &mut out_stack[..m * n]
+        } else {
+            out_heap.resize(m * n, E::zero());
+            &mut out_heap[..]
+        };
         let rhs = rows_of(a.transposed(), k, m, &mut stack, &mut heap);
-        rows_times(n, m, b.data, bcs as usize, brs as usize, rhs, &mut out_t, Start::Zero);
+        rows_times(n, m, b.data, bcs as usize, brs as usize, rhs, out_t, Start::Zero);
         for (i, orow) in out.chunks_exact_mut(n).enumerate() {
             for (j, o) in orow.iter_mut().enumerate() {
                 let v = out_t[j * m + i];
@@ -207,8 +214,9 @@ crate::simd::dispatched! {
     }
 }
 
-/// Transposing copies of up to this many elements live on the stack.
-const STACK: usize = 512;
+/// Transposing copies of up to this many elements live on the stack (zeroed on every call, so
+/// it is kept small: the book's weights are 30 elements).
+const STACK: usize = 64;
 
 impl<'a, E: Float> Operand<'a, E> {
     /// The same matrix read the other way round: `op(x)ᵀ`.
