@@ -139,21 +139,6 @@ fn scalar<E: CpuFloat>(v: E) -> CpuTensor<E> {
     build(Shape::scalar(), |b| b.push(v))
 }
 
-/// Row-wise softmax in place: subtract each row's maximum, exponentiate the whole buffer at
-/// once (vectorised across rows, which are only a few classes wide), normalise each row.
-fn softmax_rows<E: CpuFloat>(v: &mut [E], cols: usize) {
-    let cols = cols.max(1);
-    for row in v.chunks_exact_mut(cols) {
-        let m = row.iter().copied().fold(E::neg_infinity(), E::max);
-        row.iter_mut().for_each(|e| *e -= m);
-    }
-    simd::exp_in_place(v);
-    for row in v.chunks_exact_mut(cols) {
-        let sum = row.iter().fold(E::zero(), |s, &e| s + e);
-        row.iter_mut().for_each(|e| *e /= sum);
-    }
-}
-
 const LOG_EPS: f64 = 1e-7;
 
 /// Elementwise work from this many elements on is split over the thread pool. Measured on the
@@ -219,7 +204,9 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         let out = check::matmul(a.shape, ta, b.shape, tb)?;
         let k = if ta { a.shape.rows } else { a.shape.cols };
         let (oa, ob) = (operand(a, ta), operand(b, tb));
-        Ok(fill(out, |v| matmul::matmul(out.rows, out.cols, k, oa, ob, v)))
+        Ok(fill(out, |v| {
+            matmul::matmul(out.rows, out.cols, k, oa, ob, v)
+        }))
     }
 
     /// One pass: each output row starts from the bias and the product is added onto it.
@@ -274,7 +261,7 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         let s = x.shape;
         Ok(build(s, |v| {
             v.extend_from_slice(data(x));
-            softmax_rows(v, s.cols);
+            simd::softmax_rows(v, s.cols.max(1));
         }))
     }
 

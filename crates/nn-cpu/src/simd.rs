@@ -126,6 +126,17 @@ dispatched! {
         }
     }
 
+    /// Row-wise softmax in place (`cols` wide): subtract each row's maximum, exponentiate the
+    /// whole buffer at once (vectorised across rows, which are only a few classes wide), divide
+    /// each row by its sum. Widths up to 16 are constants, so the row loops are straight code.
+    pub fn softmax_rows<E: CpuFloat>(v: &mut [E], cols: usize) {
+        by_width!(cols, softmax_fixed, softmax_any, (v, cols));
+        for e in v.iter_mut() {
+            *e = e.exp_fast();
+        }
+        by_width!(cols, normalise_fixed, normalise_any, (v, cols));
+    }
+
     /// `x[i] = exp(x[i])`, in place.
     pub fn exp_in_place<E: CpuFloat>(x: &mut [E]) {
         for v in x.iter_mut() {
@@ -195,6 +206,44 @@ dispatched! {
         }
         let rest = chunks.remainder().iter().fold(E::zero(), |s, &v| s + v * v);
         acc.iter().fold(E::zero(), |s, &a| s + a) + rest
+    }
+}
+
+#[inline(always)]
+fn softmax_fixed<E: CpuFloat, const N: usize>(v: &mut [E], _: usize) {
+    for row in v.chunks_exact_mut(N) {
+        let row: &mut [E; N] = row.try_into().expect("N columns");
+        let m = row.iter().fold(E::neg_infinity(), |m, &e| m.max(e));
+        for e in row.iter_mut() {
+            *e -= m;
+        }
+    }
+}
+
+#[inline(always)]
+fn softmax_any<E: CpuFloat>(v: &mut [E], cols: usize) {
+    for row in v.chunks_exact_mut(cols) {
+        let m = row.iter().fold(E::neg_infinity(), |m, &e| m.max(e));
+        row.iter_mut().for_each(|e| *e -= m);
+    }
+}
+
+#[inline(always)]
+fn normalise_fixed<E: CpuFloat, const N: usize>(v: &mut [E], _: usize) {
+    for row in v.chunks_exact_mut(N) {
+        let row: &mut [E; N] = row.try_into().expect("N columns");
+        let sum = row.iter().fold(E::zero(), |s, &e| s + e);
+        for e in row.iter_mut() {
+            *e /= sum;
+        }
+    }
+}
+
+#[inline(always)]
+fn normalise_any<E: CpuFloat>(v: &mut [E], cols: usize) {
+    for row in v.chunks_exact_mut(cols) {
+        let sum = row.iter().fold(E::zero(), |s, &e| s + e);
+        row.iter_mut().for_each(|e| *e /= sum);
     }
 }
 
