@@ -276,11 +276,7 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         labels_in_range(lab, s.cols)?;
         let y = self.softmax(logits)?;
         let eps = E::of(LOG_EPS);
-        let total: E = data(&y)
-            .chunks_exact(s.cols)
-            .zip(lab)
-            .map(|(row, &l)| (row[l as usize] + eps).ln())
-            .sum();
+        let total = simd::sum_log_picked(data(&y), s.cols, lab, eps);
         let loss = -total / E::of(s.rows as f64);
         Ok((y, scalar(loss)))
     }

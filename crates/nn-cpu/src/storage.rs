@@ -49,6 +49,9 @@ pub trait CpuFloat: Float {
     /// `exp(self)`, inlined and vectorisable ([`crate::simd`]): within a few ulp of `exp`,
     /// with results below the smallest normal number flushed to 0.
     fn exp_fast(self) -> Self;
+
+    /// `ln(self)`, inlined and vectorisable ([`crate::simd`]): within a few ulp of `ln`.
+    fn ln_fast(self) -> Self;
 }
 
 thread_local! {
@@ -65,6 +68,10 @@ impl CpuFloat for f32 {
     fn exp_fast(self) -> f32 {
         crate::simd::exp_f32(self)
     }
+    #[inline(always)]
+    fn ln_fast(self) -> f32 {
+        crate::simd::ln_f32(self)
+    }
 }
 impl CpuFloat for f64 {
     fn pool() -> &'static LocalKey<RefCell<Pool<f64>>> {
@@ -73,6 +80,10 @@ impl CpuFloat for f64 {
     #[inline(always)]
     fn exp_fast(self) -> f64 {
         crate::simd::exp_f64(self)
+    }
+    #[inline(always)]
+    fn ln_fast(self) -> f64 {
+        crate::simd::ln_f64(self)
     }
 }
 
