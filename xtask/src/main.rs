@@ -3,7 +3,7 @@
 //! - `cargo xtask ci`: what CI runs (fmt check, clippy, tests, docs).
 //! - `cargo xtask gpu-test`: the CUDA tests with `NN_REQUIRE_GPU=1`, so that a missing GPU fails
 //!   instead of skipping: a pass here means verified on a GPU.
-//! - `cargo xtask check-fallback`: the CPU matmul test under valgrind (no AVX-512), requiring
+//! - `cargo xtask check-fallback`: the nn-cpu unit tests under valgrind (no AVX-512), requiring
 //!   the run-time choice of the AVX2 kernels.
 //! - `cargo xtask bench-report [--run]`: reads criterion's results (running `cargo bench` first
 //!   with `--run`) and writes `target/bench-report.md` and the CPU-vs-GPU crossover plot
@@ -152,8 +152,10 @@ fn bundle() {
     eprintln!("bundle/ ready: copy it to the GPU machine and run bundle/run.sh");
 }
 
-/// Runs the CPU matmul test under valgrind, whose virtual CPU lacks AVX-512, and requires the
-/// AVX2 kernels to be chosen and to give the right products.
+/// Runs the nn-cpu unit tests (products, and the dispatched element-wise loops, exp and ln)
+/// under valgrind, whose virtual CPU lacks AVX-512, and requires the AVX2 kernels to be chosen
+/// and to give the right results; then the book's training loop, whose losses must still match
+/// the reference run.
 fn check_fallback() {
     let exes = built_executables(&["test", "--release", "-p", "nn-cpu", "--lib", "--no-run"]);
     let Some(exe) = exes.first() else {
@@ -166,12 +168,34 @@ fn check_fallback() {
             "-q",
             "--error-exitcode=9",
             exe.as_str(),
-            "all_paths",
             "--nocapture",
+            "--test-threads=1",
         ],
         &[("NN_EXPECT_KERNEL", "fma")],
     );
-    eprintln!("xtask check-fallback: the AVX2 path ran and gave the right products");
+    // The book's training loop on those kernels: the losses still match the reference.
+    let exes = built_executables(&[
+        "test",
+        "--release",
+        "--example",
+        "train_custom_loop",
+        "--no-run",
+    ]);
+    let Some(exe) = exes.first() else {
+        eprintln!("xtask: no train_custom_loop test binary was built");
+        exit(1);
+    };
+    must(
+        &[
+            "valgrind",
+            "-q",
+            "--error-exitcode=9",
+            exe.as_str(),
+            "gives_the_books",
+        ],
+        &[],
+    );
+    eprintln!("xtask check-fallback: the AVX2 path ran and gave the right results");
 }
 
 /// One criterion result: its id, mean time in ns and elements per iteration (if any).
