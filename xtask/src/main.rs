@@ -157,45 +157,33 @@ fn bundle() {
 /// and to give the right results; then the book's training loop, whose losses must still match
 /// the reference run.
 fn check_fallback() {
-    let exes = built_executables(&["test", "--release", "-p", "nn-cpu", "--lib", "--no-run"]);
-    let Some(exe) = exes.first() else {
-        eprintln!("xtask: no nn-cpu test binary was built");
-        exit(1);
-    };
-    must(
-        &[
-            "valgrind",
-            "-q",
-            "--error-exitcode=9",
-            exe.as_str(),
-            "--nocapture",
-            "--test-threads=1",
-        ],
+    under_valgrind(
+        &["-p", "nn-cpu", "--lib"],
+        &["--nocapture", "--test-threads=1"],
         &[("NN_EXPECT_KERNEL", "fma")],
     );
     // The book's training loop on those kernels: the losses still match the reference.
-    let exes = built_executables(&[
-        "test",
-        "--release",
-        "--example",
-        "train_custom_loop",
-        "--no-run",
-    ]);
-    let Some(exe) = exes.first() else {
-        eprintln!("xtask: no train_custom_loop test binary was built");
-        exit(1);
-    };
-    must(
-        &[
-            "valgrind",
-            "-q",
-            "--error-exitcode=9",
-            exe.as_str(),
-            "gives_the_books",
-        ],
+    under_valgrind(
+        &["--example", "train_custom_loop"],
+        &["gives_the_books"],
         &[],
     );
     eprintln!("xtask check-fallback: the AVX2 path ran and gave the right results");
+}
+
+/// Builds the release test binary that `target` (cargo's selection flags) names and runs it
+/// under valgrind with `args`, failing on any valgrind error.
+fn under_valgrind(target: &[&str], args: &[&str], env: &[(&str, &str)]) {
+    let mut build = vec!["test", "--release", "--no-run"];
+    build.extend_from_slice(target);
+    let exes = built_executables(&build);
+    let Some(exe) = exes.first() else {
+        eprintln!("xtask: no test binary was built for {target:?}");
+        exit(1);
+    };
+    let mut cmd = vec!["valgrind", "-q", "--error-exitcode=9", exe.as_str()];
+    cmd.extend_from_slice(args);
+    must(&cmd, env);
 }
 
 /// One criterion result: its id, mean time in ns and elements per iteration (if any).

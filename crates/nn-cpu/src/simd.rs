@@ -127,7 +127,8 @@ pub fn ln_f64(x: f64) -> f64 {
     const LN2_HI: f64 = 6.931_471_803_691_238e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     let tiny = x < f64::MIN_POSITIVE;
-    let xs = if tiny { x * 18_014_398_509_481_984.0 } else { x }; // · 2⁵⁴
+    const TWO_54: f64 = 18_014_398_509_481_984.0;
+    let xs = if tiny { x * TWO_54 } else { x };
     let bits = xs.to_bits();
     let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000); // [1, 2)
     let e = ((bits >> 52) & 0x7ff) as i32 - if tiny { 1023 + 54 } else { 1023 };
@@ -158,7 +159,8 @@ pub fn ln_f32(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     let tiny = x < f32::MIN_POSITIVE;
-    let xs = if tiny { x * 16_777_216.0 } else { x }; // · 2²⁴
+    const TWO_24: f32 = 16_777_216.0;
+    let xs = if tiny { x * TWO_24 } else { x };
     let bits = xs.to_bits();
     let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000); // [1, 2)
     let e = ((bits >> 23) & 0xff) as i32 - if tiny { 127 + 24 } else { 127 };
