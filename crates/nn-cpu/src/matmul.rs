@@ -295,11 +295,22 @@ fn rows_fixed<E: Float, const N: usize>(
             Start::Out => acc.copy_from_slice(orow),
             Start::Row(row) => acc.copy_from_slice(row),
         }
-        for (p, brow) in rhs.chunks_exact(N).enumerate() {
-            let av = lhs[i * rs + p * cs];
-            let brow: &[E; N] = brow.try_into().expect("N columns");
-            for j in 0..N {
-                acc[j] += av * brow[j];
+        let k = rhs.len() / N;
+        if cs == 1 {
+            // A contiguous row of lhs: no index arithmetic or bounds check per element.
+            for (&av, brow) in lhs[i * rs..i * rs + k].iter().zip(rhs.chunks_exact(N)) {
+                let brow: &[E; N] = brow.try_into().expect("N columns");
+                for j in 0..N {
+                    acc[j] += av * brow[j];
+                }
+            }
+        } else {
+            for (p, brow) in rhs.chunks_exact(N).enumerate() {
+                let av = lhs[i * rs + p * cs];
+                let brow: &[E; N] = brow.try_into().expect("N columns");
+                for j in 0..N {
+                    acc[j] += av * brow[j];
+                }
             }
         }
         orow.copy_from_slice(&acc);
