@@ -214,6 +214,9 @@ crate::simd::dispatched! {
     }
 }
 
+/// Rows computed together by the narrow-output product loop.
+const ROWS: usize = 4;
+
 /// Transposing copies of up to this many elements live on the stack (zeroed on every call, so
 /// it is kept small: the book's weights are 30 elements).
 const STACK: usize = 64;
@@ -288,14 +291,44 @@ fn rows_fixed<E: Float, const N: usize>(
     out: &mut [E],
     start: Start<'_, E>,
 ) {
-    for (i, orow) in out.chunks_exact_mut(N).enumerate().take(m) {
+    let k = rhs.len() / N;
+    // Narrow outputs (the book's 3 classes) with contiguous rows: four rows at once, so four
+    // independent chains of additions overlap instead of each row waiting on its own
+    // (measured: the spiral step from 2.0 to 1.9 µs). Wider outputs gained nothing from it.
+    let blocks = if N < 8 && cs == 1 { m / ROWS } else { 0 };
+    for (bi, ob) in out.chunks_exact_mut(ROWS * N).enumerate().take(blocks) {
+        let i = ROWS * bi;
+        let mut acc = [[E::zero(); N]; ROWS];
+        for (r, a) in acc.iter_mut().enumerate() {
+            match start {
+                Start::Zero => {}
+                Start::Out => a.copy_from_slice(&ob[r * N..(r + 1) * N]),
+                Start::Row(row) => a.copy_from_slice(row),
+            }
+        }
+        let rows: [&[E]; ROWS] = std::array::from_fn(|r| &lhs[(i + r) * rs..(i + r) * rs + k]);
+        for (p, brow) in rhs.chunks_exact(N).enumerate() {
+            let brow: &[E; N] = brow.try_into().expect("N columns");
+            for (a, row) in acc.iter_mut().zip(&rows) {
+                let x = row[p];
+                for j in 0..N {
+                    a[j] += x * brow[j];
+                }
+            }
+        }
+        for (o, a) in ob.chunks_exact_mut(N).zip(&acc) {
+            o.copy_from_slice(a);
+        }
+    }
+    let done = ROWS * blocks;
+    let (out, lhs) = (&mut out[done * N..], &lhs[(done * rs).min(lhs.len())..]);
+    for (i, orow) in out.chunks_exact_mut(N).enumerate().take(m - done) {
         let mut acc = [E::zero(); N];
         match start {
             Start::Zero => {}
             Start::Out => acc.copy_from_slice(orow),
             Start::Row(row) => acc.copy_from_slice(row),
         }
-        let k = rhs.len() / N;
         if cs == 1 {
             // A contiguous row of lhs: no index arithmetic or bounds check per element.
             for (&av, brow) in lhs[i * rs..i * rs + k].iter().zip(rhs.chunks_exact(N)) {
