@@ -223,13 +223,6 @@ dispatched! {
         total
     }
 
-    /// `x[i] = exp(x[i])`, in place.
-    pub fn exp_in_place<E: CpuFloat>(x: &mut [E]) {
-        for v in x.iter_mut() {
-            *v = v.exp_fast();
-        }
-    }
-
     /// `out[i] = f(x[i])`.
     pub fn map_into<E: CpuFloat>(x: &[E], out: &mut [E], f: impl Fn(E) -> E) {
         for (o, &v) in out.iter_mut().zip(x) {
@@ -461,10 +454,17 @@ mod tests {
         for (o, v) in out.iter().zip(&x) {
             approx::assert_relative_eq!(*o, 1.0 / (1.0 + (-v).exp()), max_relative = 1e-15);
         }
-        let mut e = x.clone();
-        exp_in_place(&mut e);
-        for (o, v) in e.iter().zip(&x) {
-            approx::assert_relative_eq!(*o, v.exp(), max_relative = 1e-15);
+        // Softmax over rows of 3 (a constant width) and one row of 37 (any width).
+        for cols in [3, 37] {
+            let mut y = x[..x.len() / cols * cols].to_vec();
+            softmax_rows(&mut y, cols);
+            for (row, xr) in y.chunks_exact(cols).zip(x.chunks_exact(cols)) {
+                let m = xr.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let sum: f64 = xr.iter().map(|v| (v - m).exp()).sum();
+                for (o, v) in row.iter().zip(xr) {
+                    approx::assert_relative_eq!(*o, (v - m).exp() / sum, max_relative = 1e-14);
+                }
+            }
         }
         let want: f64 = x.iter().map(|v| v * v).sum();
         approx::assert_relative_eq!(sum_squares(&x), want, max_relative = 1e-14);
