@@ -10,6 +10,7 @@
 //! polynomial for `exp(r)` and the exponent bits written directly, so it vectorises where the
 //! C library's `exp` is a call per element. It is within a few ulp of `exp` (tested against it),
 //! propagates NaN, overflows to `+∞` and flushes results below the smallest normal number to 0.
+//! The logarithm ([`ln_f32`], [`ln_f64`]) is built the same way, for the cross-entropy loss.
 
 use crate::storage::CpuFloat;
 
