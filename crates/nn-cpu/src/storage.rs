@@ -41,7 +41,7 @@ fn class(n: usize) -> Option<usize> {
 }
 
 /// A compute type of the CPU backend: `f32` or `f64`, each with its buffer pool and its
-/// vectorisable exponential.
+/// vectorisable exponential and logarithm.
 pub trait CpuFloat: Float {
     /// This type's per-thread pool.
     fn pool() -> &'static LocalKey<RefCell<Pool<Self>>>;
@@ -88,7 +88,8 @@ impl CpuFloat for f64 {
 }
 
 /// A uniquely owned buffer with room for `n` elements, from the pool when one is free. A
-/// reused buffer still holds its old elements: the caller clears it.
+/// reused buffer still holds its old (initialised) elements: the caller clears or overwrites
+/// them.
 pub fn pooled<E: CpuFloat>(n: usize) -> Arc<Buf<E>> {
     let Some(c) = class(n) else {
         return Arc::new(Buf(Vec::with_capacity(n)));
