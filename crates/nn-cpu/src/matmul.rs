@@ -61,6 +61,18 @@ enum Start<'a, E> {
     Row(&'a [E]),
 }
 
+impl<E: Float> Start<'_, E> {
+    /// Sets a row's accumulators `acc` to where it starts; `own` is the row's current contents.
+    #[inline(always)]
+    fn init(self, acc: &mut [E], own: &[E]) {
+        match self {
+            Start::Zero => acc.fill(E::zero()),
+            Start::Out => acc.copy_from_slice(own),
+            Start::Row(row) => acc.copy_from_slice(row),
+        }
+    }
+}
+
 /// `out (m × n) = op(a) (m × k) · op(b) (k × n)`; `out` is overwritten.
 pub fn matmul<E: Float>(m: usize, n: usize, k: usize, a: Operand<E>, b: Operand<E>, out: &mut [E]) {
     product(m, n, k, a, b, out, Start::Zero)
@@ -299,12 +311,8 @@ fn rows_fixed<E: Float, const N: usize>(
     for (bi, ob) in out.chunks_exact_mut(ROWS * N).enumerate().take(blocks) {
         let i = ROWS * bi;
         let mut acc = [[E::zero(); N]; ROWS];
-        for (r, a) in acc.iter_mut().enumerate() {
-            match start {
-                Start::Zero => {}
-                Start::Out => a.copy_from_slice(&ob[r * N..(r + 1) * N]),
-                Start::Row(row) => a.copy_from_slice(row),
-            }
+        for (a, own) in acc.iter_mut().zip(ob.chunks_exact(N)) {
+            start.init(a, own);
         }
         let rows: [&[E]; ROWS] = std::array::from_fn(|r| &lhs[(i + r) * rs..(i + r) * rs + k]);
         for (p, brow) in rhs.chunks_exact(N).enumerate() {
@@ -324,11 +332,7 @@ fn rows_fixed<E: Float, const N: usize>(
     let (out, lhs) = (&mut out[done * N..], &lhs[(done * rs).min(lhs.len())..]);
     for (i, orow) in out.chunks_exact_mut(N).enumerate().take(m - done) {
         let mut acc = [E::zero(); N];
-        match start {
-            Start::Zero => {}
-            Start::Out => acc.copy_from_slice(orow),
-            Start::Row(row) => acc.copy_from_slice(row),
-        }
+        start.init(&mut acc, orow);
         if cs == 1 {
             // A contiguous row of lhs: no index arithmetic or bounds check per element.
             for (&av, brow) in lhs[i * rs..i * rs + k].iter().zip(rhs.chunks_exact(N)) {
