@@ -8,6 +8,9 @@
 //! - `cargo xtask bench-report [--run]`: reads criterion's results (running `cargo bench` first
 //!   with `--run`) and writes `target/bench-report.md` and the CPU-vs-GPU crossover plot
 //!   `target/bench-crossover.png`.
+//! - `cargo xtask cuda-emu`: builds nn-cuda-emu (`crates/nn-cuda/emu/emu.cpp`, a CPU stand-in
+//!   for the CUDA driver, cuBLAS and NVRTC) and runs the CUDA tests and the `train` example on
+//!   it with `NN_REQUIRE_EMU=1`. It checks the host code and the kernels' logic, not a GPU.
 //! - `cargo xtask bundle`: builds the CUDA test, bench and example binaries in release mode into
 //!   `bundle/` with `run.sh`, for a GPU machine without a Rust toolchain.
 use std::path::Path;
@@ -186,6 +189,99 @@ fn under_valgrind(target: &[&str], args: &[&str], env: &[(&str, &str)]) {
     must(&cmd, env);
 }
 
+/// Builds nn-cuda-emu into `target/cuda-emu/` under the names cudarc loads, and returns that
+/// directory.
+fn build_emulator() -> String {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let dir = Path::new(&target).join("cuda-emu");
+    std::fs::create_dir_all(&dir).expect("create target/cuda-emu");
+    let lib = dir.join("libnn_cuda_emu.so");
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+    must(
+        &[
+            &cxx,
+            "-std=c++17",
+            "-O2",
+            "-g",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-shared",
+            "-fPIC",
+            "-o",
+            lib.to_str().expect("UTF-8 path"),
+            "crates/nn-cuda/emu/emu.cpp",
+            "-Wl,-soname,libnn_cuda_emu.so",
+        ],
+        &[],
+    );
+    for name in ["libcuda.so", "libcublas.so", "libnvrtc.so"] {
+        let link = dir.join(name);
+        let _ = std::fs::remove_file(&link);
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("libnn_cuda_emu.so", &link).expect("symlink");
+    }
+    std::fs::canonicalize(&dir)
+        .expect("target/cuda-emu")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The CUDA tests (conformance, CPU/GPU parity, launch count) and the `train` example on
+/// nn-cuda-emu.
+fn cuda_emu() {
+    if !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
+        eprintln!("SKIPPED cuda-emu: nn-cuda-emu builds on x86-64 Linux only");
+        return;
+    }
+    let dir = build_emulator();
+    let path = match std::env::var("LD_LIBRARY_PATH") {
+        Ok(p) if !p.is_empty() => format!("{dir}:{p}"),
+        _ => dir,
+    };
+    let env = [
+        ("LD_LIBRARY_PATH", path.as_str()),
+        ("NN_REQUIRE_EMU", "1"),
+        ("NN_CUDA_EMU_REPORT", "1"),
+    ];
+    must(
+        &[
+            "cargo",
+            "test",
+            "-p",
+            "nn-cuda",
+            "--test",
+            "conformance",
+            "--test",
+            "parity",
+            "--",
+            "--nocapture",
+        ],
+        &env,
+    );
+    must(
+        &[
+            "cargo",
+            "run",
+            "--features",
+            "cuda",
+            "--example",
+            "train",
+            "--",
+            "--backend",
+            "cuda",
+            "--no-plot",
+            "--epochs",
+            "30",
+        ],
+        &env,
+    );
+    eprintln!(
+        "xtask cuda-emu: the CUDA tests passed on nn-cuda-emu, a CPU emulation of the CUDA \
+         libraries (host code and kernel logic verified; not a GPU)"
+    );
+}
+
 /// One criterion result: its id, mean time in ns and elements per iteration (if any).
 struct BenchResult {
     id: String,
@@ -334,10 +430,11 @@ fn main() {
             eprintln!("xtask gpu-test: the CUDA tests passed on a GPU");
         }
         Some("bundle") => bundle(),
+        Some("cuda-emu") => cuda_emu(),
         Some("check-fallback") => check_fallback(),
         Some("bench-report") => bench_report(args.get(1).map(String::as_str) == Some("--run")),
         _ => {
-            eprintln!("usage: cargo xtask ci | gpu-test | check-fallback | bundle | bench-report");
+            eprintln!("usage: cargo xtask ci | gpu-test | cuda-emu | check-fallback | bundle | bench-report");
             exit(2);
         }
     }

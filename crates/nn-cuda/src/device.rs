@@ -82,8 +82,6 @@ pub(crate) struct Device {
     pub(crate) name: String,
     pub(crate) stream: Arc<CudaStream>,
     pub(crate) blas: CudaBlas,
-    /// Kernel launches and cuBLAS calls made so far (for launch counts per step).
-    pub(crate) launches: std::sync::atomic::AtomicU64,
     funcs: HashMap<(&'static str, &'static str), CudaFunction>,
 }
 
@@ -214,7 +212,6 @@ impl Device {
             name,
             stream,
             blas,
-            launches: Default::default(),
             funcs,
         })
     }
@@ -237,6 +234,11 @@ impl Device {
     pub(crate) fn func(&self, name: &'static str, suffix: &'static str) -> &CudaFunction {
         &self.funcs[&(name, suffix)]
     }
+}
+
+thread_local! {
+    /// Kernel launches and cuBLAS calls made from this thread.
+    pub(crate) static LAUNCHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// Launch shape for `n` independent elements (grid-stride loops inside the kernels).
@@ -280,10 +282,11 @@ impl<E: CudaFloat> Cuda<E> {
         })
     }
 
-    /// Kernel launches and cuBLAS calls made on this device so far: the difference over a
-    /// training step is its launch count.
+    /// Kernel launches and cuBLAS calls this thread has made on any device so far: the
+    /// difference over a training step is its launch count. Counted per thread, so that other
+    /// threads' work (tests running side by side) does not enter the count.
     pub fn launch_count(&self) -> u64 {
-        self.dev.launches.load(std::sync::atomic::Ordering::Relaxed)
+        LAUNCHES.get()
     }
 
     /// The GPU's name, as the driver reports it.
@@ -292,14 +295,40 @@ impl<E: CudaFloat> Cuda<E> {
     }
 }
 
-/// The backend on GPU 0 for tests: `None`, after printing `SKIPPED {what}` and the reason to
-/// stderr (past the test harness's capture), when no GPU can be used; a panic instead when
-/// `NN_REQUIRE_GPU` is set, so that a pass under it means the tests ran on a GPU.
+/// The device name nn-cuda-emu reports: the CPU stand-in for the CUDA libraries that
+/// `cargo xtask cuda-emu` builds and runs the tests against (see `emu/emu.cpp`).
+pub const EMULATOR_NAME: &str = "nn-cuda-emu (CPU emulation, not a GPU)";
+
+impl<E: CudaFloat> Cuda<E> {
+    /// Whether this "device" is nn-cuda-emu, the CPU emulation of the CUDA libraries, rather
+    /// than a GPU.
+    pub fn is_emulated(&self) -> bool {
+        self.dev.name == EMULATOR_NAME
+    }
+}
+
+/// The backend on device 0 for tests: `None`, after printing `SKIPPED {what}` and the reason
+/// to stderr (past the test harness's capture), when no device can be used.
+///
+/// Two variables turn skipping into failing, so that a pass means the tests ran:
+/// `NN_REQUIRE_GPU` requires a real GPU (and refuses nn-cuda-emu), `NN_REQUIRE_EMU` requires
+/// nn-cuda-emu (`cargo xtask cuda-emu` sets it).
 pub fn test_backend<E: CudaFloat>(what: &str) -> Option<Cuda<E>> {
+    let want_gpu = std::env::var_os("NN_REQUIRE_GPU").is_some();
+    let want_emu = std::env::var_os("NN_REQUIRE_EMU").is_some();
     match Cuda::<E>::new(0) {
+        Ok(b) if want_gpu && b.is_emulated() => {
+            panic!("NN_REQUIRE_GPU is set, but {what} found nn-cuda-emu, not a GPU")
+        }
+        Ok(b) if want_emu && !b.is_emulated() => {
+            panic!(
+                "NN_REQUIRE_EMU is set, but {what} found {}",
+                b.device_name()
+            )
+        }
         Ok(b) => Some(b),
-        Err(e) if std::env::var_os("NN_REQUIRE_GPU").is_some() => {
-            panic!("NN_REQUIRE_GPU is set, but {what} has no GPU: {e}")
+        Err(e) if want_gpu || want_emu => {
+            panic!("NN_REQUIRE_GPU or NN_REQUIRE_EMU is set, but {what} has no device: {e}")
         }
         Err(e) => {
             use std::io::Write as _;

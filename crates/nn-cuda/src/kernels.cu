@@ -6,6 +6,12 @@
 
 typedef unsigned int u32;
 
+// Block-shared arrays are declared with SHARED_ARRAY: nn-cuda-emu, the CPU emulator the tests
+// can also run on (emu/emu.cpp), defines it to fill the array with NaN at every block's start.
+#ifndef SHARED_ARRAY
+#define SHARED_ARRAY(T, name, n) __shared__ T name[n]
+#endif
+
 #define GRID_STRIDE(i, n) for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += blockDim.x * gridDim.x)
 
 template <typename T> __device__ __forceinline__ T t_exp(T x);
@@ -126,7 +132,7 @@ template <typename T> __device__ void gather_rows(const T* src, const u32* idx, 
 // ---- reductions: one block of 1024 threads; `out[0] = Σ (square ? x² : x) / div` -------------
 // (a division, as NumPy's `sum(...) / batch_size`, not a multiplication by 1/n).
 template <typename T> __device__ void reduce_sum(const T* x, T* out, u32 n, T div, int square) {
-    __shared__ T part[1024];
+    SHARED_ARRAY(T, part, 1024);
     T s = T(0);
     for (u32 i = threadIdx.x; i < n; i += blockDim.x) s += square ? x[i] * x[i] : x[i];
     part[threadIdx.x] = s;

@@ -27,5 +27,6 @@ mod ops;
 
 pub use device::{
     available, compile_kernels, kernel_names, test_backend, Cuda, CudaFloat, CudaIndex, CudaTensor,
+    EMULATOR_NAME,
 };
 pub use nn_core::Error;

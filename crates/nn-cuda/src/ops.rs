@@ -1,6 +1,6 @@
 //! `Backend` for [`Cuda`]: cuBLAS for products, one kernel launch for every other op.
 
-use crate::device::{cfg_for, dev_err, Cuda, CudaFloat, CudaIndex, CudaTensor};
+use crate::device::{cfg_for, dev_err, Cuda, CudaFloat, CudaIndex, CudaTensor, LAUNCHES};
 use cudarc::cublas::{sys::cublasOperation_t as Op, GemmConfig};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use nn_core::backend::check;
@@ -37,9 +37,7 @@ fn u32_len(n: usize) -> Result<u32> {
 
 impl<E: CudaFloat> Cuda<E> {
     fn count_launch(&self) {
-        self.dev
-            .launches
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        LAUNCHES.set(LAUNCHES.get() + 1);
     }
 
     /// A device buffer for `n` elements whose contents the next kernel overwrites.

@@ -1,6 +1,7 @@
 //! The nn-core conformance suite on the GPU, in f32 and f64. Without a usable GPU each test
 //! prints that it was skipped and why; `cargo xtask gpu-test` runs them with NN_REQUIRE_GPU=1,
-//! which turns a missing GPU into a failure.
+//! which turns a missing GPU into a failure; `cargo xtask cuda-emu` runs them on nn-cuda-emu, the
+//! CPU emulation of the CUDA libraries.
 use nn_cuda::Cuda;
 
 fn make<E: nn_cuda::CudaFloat>() -> Option<Cuda<E>> {

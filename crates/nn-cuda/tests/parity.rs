@@ -1,6 +1,7 @@
 //! The spiral trained on the CPU and on the GPU by the same Trainer code: the recorded losses
 //! agree to 1e-4 relative in f32 and 1e-9 in f64, and the accuracies are equal. Skipped, with a
-//! notice, without a GPU (NN_REQUIRE_GPU=1 makes that a failure).
+//! notice, without a GPU (NN_REQUIRE_GPU=1 makes that a failure); `cargo xtask cuda-emu` runs it
+//! on nn-cuda-emu, the CPU emulation of the CUDA libraries.
 
 use nn_core::{Backend, NumpyRng};
 use nn_cpu::{Cpu, CpuFloat};

@@ -1,0 +1,651 @@
+// nn-cuda-emu: a CPU stand-in for the parts of the CUDA driver, cuBLAS and NVRTC APIs that
+// nn-cuda calls through cudarc, so that nn-cuda's tests can run on a machine without a GPU.
+//
+// What it checks, and what it cannot:
+// - kernels.cu is compiled here as C++ and every launch runs it: one fiber per CUDA thread,
+//   blocks one after another, `__syncthreads()` a real barrier across the block's fibers (a
+//   barrier that not every thread of the block reaches is reported). So the kernels' index
+//   arithmetic, grid-stride loops, shared-memory reductions and the launch arguments that the
+//   Rust side passes are all exercised.
+// - Every device allocation ends at an inaccessible page and is filled with 0xFF bytes (NaN
+//   for floats) unless zeroed: a kernel that reads past a buffer stops the process with the
+//   kernel's name, one that reads what nothing wrote spreads NaN into the results.
+// - Copies and gemm operands are checked against the allocations they point into; gemm is a
+//   plain column-major reference that refuses leading dimensions cuBLAS would refuse.
+// - It is not a GPU: no PTX runs (NVRTC is mocked here; the real NVRTC is tested separately),
+//   threads do not run concurrently, floating point is the host's libm, and timings mean
+//   nothing. A pass here verifies host code and kernel logic, not the device.
+//
+// Built by `cargo xtask cuda-emu` into one shared library, linked under the names cudarc
+// loads (libcuda.so, libcublas.so, libnvrtc.so). x86-64 Linux only (the fiber switch).
+
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <utility>
+
+#if !defined(__x86_64__) || !defined(__linux__)
+#error "nn-cuda-emu switches fibers with x86-64 assembly: it builds on x86-64 Linux only"
+#endif
+
+// ---- what kernels.cu needs from CUDA, for a host compile -------------------------------------
+struct emu_dim3 {
+    unsigned x, y, z;
+};
+static emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
+static void __syncthreads();
+#define __global__
+#define __device__
+#define __forceinline__ inline
+static unsigned block_serial;  // counts the blocks run
+// One block runs at a time, so block-shared memory can be static. The first thread of a block
+// to reach the declaration fills the array with 0xFF bytes (NaN): a thread that reads shared
+// memory before the thread that writes it has run spreads NaN into the results. (`__shared__`
+// itself is left undefined, so kernels.cu must use SHARED_ARRAY.)
+static void emu_poison_shared(void* p, size_t bytes, unsigned* seen) {
+    if (*seen != block_serial) {
+        *seen = block_serial;
+        memset(p, 0xFF, bytes);
+    }
+}
+#define SHARED_ARRAY(T, name, n)                         \
+    static T name[n];                                    \
+    static unsigned name##_block = 0;                    \
+    emu_poison_shared(name, sizeof name, &name##_block)
+
+#include "../src/kernels.cu"
+
+#undef __global__
+#undef __device__
+#undef __forceinline__
+#undef SHARED_ARRAY
+
+namespace {
+
+[[noreturn]] void fatal(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    std::fputs("nn-cuda-emu: ", stderr);
+    std::vfprintf(stderr, fmt, ap);
+    std::fputc('\n', stderr);
+    va_end(ap);
+    std::abort();
+}
+
+void note(const char* fmt, ...) {
+    if (!std::getenv("NN_CUDA_EMU_TRACE")) return;
+    va_list ap;
+    va_start(ap, fmt);
+    std::fputs("nn-cuda-emu: ", stderr);
+    std::vfprintf(stderr, fmt, ap);
+    std::fputc('\n', stderr);
+    va_end(ap);
+}
+
+// Every API call takes this lock: the test harness calls from several threads, and one stream
+// runs one thing at a time.
+std::recursive_mutex api;
+#define LOCKED std::lock_guard<std::recursive_mutex> guard_(api)
+
+// ---- device memory -------------------------------------------------------------------------
+const size_t PAGE = 4096;
+
+struct Alloc {
+    char* base;    // start of the mapping (a guard page)
+    size_t total;  // bytes mapped
+    size_t bytes;  // bytes asked for
+};
+std::map<uintptr_t, Alloc> allocs;  // by the pointer handed out
+size_t live_bytes = 0, peak_bytes = 0, alloc_count = 0;
+
+void* device_alloc(size_t bytes) {
+    size_t want = bytes ? bytes : 1;
+    size_t data_pages = (want + PAGE - 1) / PAGE;
+    size_t total = (data_pages + 2) * PAGE;
+    void* m = mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) return nullptr;
+    char* base = static_cast<char*>(m);
+    if (mprotect(base + PAGE, data_pages * PAGE, PROT_READ | PROT_WRITE) != 0) {
+        munmap(m, total);
+        return nullptr;
+    }
+    // The buffer ends where the trailing guard page begins.
+    char* p = base + (data_pages + 1) * PAGE - want;
+    std::memset(p, 0xFF, want);
+    allocs[reinterpret_cast<uintptr_t>(p)] = Alloc{base, total, bytes};
+    live_bytes += bytes;
+    alloc_count += 1;
+    if (live_bytes > peak_bytes) peak_bytes = live_bytes;
+    return p;
+}
+
+bool device_free(uintptr_t p) {
+    auto it = allocs.find(p);
+    if (it == allocs.end()) return false;
+    live_bytes -= it->second.bytes;
+    munmap(it->second.base, it->second.total);
+    allocs.erase(it);
+    return true;
+}
+
+// Whether [p, p + bytes) lies inside one live allocation.
+bool inside(uintptr_t p, size_t bytes) {
+    auto it = allocs.upper_bound(p);
+    if (it == allocs.begin()) return false;
+    --it;
+    return p >= it->first && p + bytes <= it->first + it->second.bytes;
+}
+
+// ---- fibers: one per CUDA thread of a block ------------------------------------------------
+extern "C" void nn_emu_switch(void** save_sp, void* to_sp);
+asm(R"(
+    .text
+    .globl nn_emu_switch
+    .hidden nn_emu_switch
+    .type nn_emu_switch,@function
+nn_emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size nn_emu_switch, .-nn_emu_switch
+)");
+
+const unsigned MAX_THREADS = 1024;
+const size_t STACK = 64 * 1024;
+
+struct Fiber {
+    void* sp;
+    char* top;
+    bool done;
+    emu_dim3 idx;
+};
+Fiber fibers[MAX_THREADS];
+char* stacks = nullptr;
+void* scheduler_sp = nullptr;
+Fiber* current = nullptr;
+const std::function<void()>* thread_body = nullptr;
+const char* running_kernel = nullptr;
+
+[[noreturn]] void fiber_main() {
+    (*thread_body)();
+    current->done = true;
+    nn_emu_switch(&current->sp, scheduler_sp);
+    __builtin_unreachable();
+}
+
+void init_stacks() {
+    if (stacks) return;
+    size_t each = STACK + PAGE;  // a guard page below every stack
+    void* m = mmap(nullptr, each * MAX_THREADS, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) fatal("cannot map fiber stacks");
+    stacks = static_cast<char*>(m);
+    for (unsigned t = 0; t < MAX_THREADS; ++t) {
+        mprotect(stacks + t * each, PAGE, PROT_NONE);
+        fibers[t].top = stacks + (t + 1) * each;
+    }
+}
+
+void start_fiber(Fiber& f) {
+    // Stack, top down: a fake return address for fiber_main (it never returns), fiber_main as
+    // the address nn_emu_switch returns to, then six zeroed callee-saved registers. fiber_main
+    // starts with rsp ≡ 8 (mod 16), as after a call.
+    auto* sp = reinterpret_cast<uintptr_t*>(f.top);
+    *--sp = 0;
+    *--sp = reinterpret_cast<uintptr_t>(&fiber_main);
+    for (int i = 0; i < 6; ++i) *--sp = 0;
+    f.sp = sp;
+    f.done = false;
+}
+
+// The order threads run in within a round: a fresh pseudo-random permutation each round (seeded,
+// so runs repeat; NN_CUDA_EMU_SEED changes it), so that a missing barrier shows whichever way
+// the threads depend on each other.
+unsigned order[MAX_THREADS];
+uint64_t rng_state = 0;
+uint64_t next_random() {
+    if (rng_state == 0) {
+        const char* s = std::getenv("NN_CUDA_EMU_SEED");
+        rng_state = s ? std::strtoull(s, nullptr, 10) * 2 + 1 : 0x9E3779B97F4A7C15ull;
+    }
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1Dull;
+}
+void shuffle(unsigned n) {
+    for (unsigned i = 0; i < n; ++i) order[i] = i;
+    for (unsigned i = n; i > 1; --i) std::swap(order[i - 1], order[next_random() % i]);
+}
+
+// Runs one block: every thread until it finishes or reaches a barrier, round after round.
+void run_block(unsigned nthreads) {
+    block_serial += 1;
+    unsigned bx = blockDim.x, by = blockDim.y;
+    for (unsigned t = 0; t < nthreads; ++t) {
+        fibers[t].idx = emu_dim3{t % bx, (t / bx) % by, t / (bx * by)};
+        start_fiber(fibers[t]);
+    }
+    for (;;) {
+        shuffle(nthreads);
+        unsigned finished = 0;
+        for (unsigned i = 0; i < nthreads; ++i) {
+            Fiber& f = fibers[order[i]];
+            if (f.done) {
+                ++finished;
+                continue;
+            }
+            current = &f;
+            threadIdx = f.idx;
+            nn_emu_switch(&scheduler_sp, f.sp);
+            if (f.done) ++finished;
+        }
+        if (finished == nthreads) return;
+        if (finished > 0)
+            fatal("kernel %s: %u of %u threads of block (%u,%u,%u) finished while the others wait "
+                  "at __syncthreads() (a barrier in divergent code)",
+                  running_kernel, finished, nthreads, blockIdx.x, blockIdx.y, blockIdx.z);
+    }
+}
+
+void on_segv(int, siginfo_t* info, void*) {
+    char msg[256];
+    int n = std::snprintf(msg, sizeof msg,
+                          "nn-cuda-emu: %s touched unmapped memory at %p (past the end of a "
+                          "device buffer, a freed buffer, or a host pointer)\n",
+                          running_kernel ? running_kernel : "a host call", info->si_addr);
+    if (n > 0) (void)!write(2, msg, static_cast<size_t>(n));
+    _exit(139);
+}
+
+void install_segv_handler() {
+    static bool done = false;
+    if (done) return;
+    done = true;
+    // The handler needs its own stack: a fault may be a fiber's stack overflow.
+    static char alt[64 * 1024];
+    stack_t ss{};
+    ss.ss_sp = alt;
+    ss.ss_size = sizeof alt;
+    sigaltstack(&ss, nullptr);
+    struct sigaction sa {};
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigaction(SIGSEGV, &sa, nullptr);
+    sigaction(SIGBUS, &sa, nullptr);
+}
+
+// ---- kernels: name → a call that unpacks cuLaunchKernel's argument array --------------------
+using Launcher = std::function<void(void**)>;
+
+template <class... A, size_t... I>
+void call_unpacked(void (*f)(A...), void** p, std::index_sequence<I...>) {
+    f(*static_cast<std::remove_reference_t<A>*>(p[I])...);
+}
+template <class... A>
+Launcher launcher(void (*f)(A...)) {
+    return [f](void** p) { call_unpacked(f, p, std::index_sequence_for<A...>{}); };
+}
+
+const std::map<std::string, Launcher>& kernels() {
+    static const std::map<std::string, Launcher> table = [] {
+        std::map<std::string, Launcher> m;
+#define TYPED(k)                        \
+    m[#k "_f32"] = launcher(&k##_f32); \
+    m[#k "_f64"] = launcher(&k##_f64);
+        TYPED(add_row) TYPED(mul) TYPED(sigmoid) TYPED(sigmoid_backward) TYPED(relu)
+        TYPED(relu_backward) TYPED(axpby) TYPED(axpy) TYPED(scale) TYPED(lerp) TYPED(lerp_square)
+        TYPED(add_square) TYPED(adaptive_step) TYPED(sum_rows) TYPED(softmax) TYPED(softmax_ce)
+        TYPED(softmax_ce_backward) TYPED(bce) TYPED(bce_backward) TYPED(argmax_rows)
+        TYPED(gather_rows) TYPED(reduce_sum)
+#undef TYPED
+        m["gather_index"] = launcher(&gather_index);
+        return m;
+    }();
+    return table;
+}
+
+// ---- counters, printed at exit when NN_CUDA_EMU_REPORT is set --------------------------------
+std::atomic<unsigned long long> launches{0}, gemms{0}, fiber_runs{0};
+
+struct Report {
+    ~Report() {
+        if (!std::getenv("NN_CUDA_EMU_REPORT")) return;
+        std::fprintf(stderr,
+                     "nn-cuda-emu: %llu kernel launches (%llu CUDA threads run), %llu gemm calls, "
+                     "%zu allocations, peak %zu bytes, %zu bytes still allocated\n",
+                     launches.load(), fiber_runs.load(), gemms.load(), alloc_count, peak_bytes,
+                     live_bytes);
+    }
+} report;
+
+}  // namespace
+
+static void __syncthreads() {
+    if (!current) fatal("__syncthreads() outside a kernel");
+    nn_emu_switch(&current->sp, scheduler_sp);
+}
+
+// ==== the CUDA driver API ====================================================================
+typedef int CUresult;
+typedef int CUdevice;
+typedef unsigned long long CUdeviceptr;
+typedef void* CUcontext;
+typedef void* CUstream;
+typedef void* CUmodule;
+typedef void* CUfunction;
+
+enum : CUresult {
+    CUDA_SUCCESS = 0,
+    CUDA_ERROR_INVALID_VALUE = 1,
+    CUDA_ERROR_OUT_OF_MEMORY = 2,
+    CUDA_ERROR_INVALID_DEVICE = 101,
+    CUDA_ERROR_INVALID_IMAGE = 200,
+    CUDA_ERROR_NOT_FOUND = 500,
+};
+
+static char the_context;  // its address is the one context
+static thread_local CUcontext current_ctx = nullptr;
+static char the_module;
+
+extern "C" {
+
+CUresult cuInit(unsigned) { return CUDA_SUCCESS; }
+CUresult cuDriverGetVersion(int* v) {
+    *v = 13000;
+    return CUDA_SUCCESS;
+}
+CUresult cuDeviceGetCount(int* n) {
+    *n = 1;
+    return CUDA_SUCCESS;
+}
+CUresult cuDeviceGet(CUdevice* d, int ordinal) {
+    if (ordinal != 0) return CUDA_ERROR_INVALID_DEVICE;
+    *d = 0;
+    return CUDA_SUCCESS;
+}
+CUresult cuDeviceGetName(char* name, int len, CUdevice) {
+    std::snprintf(name, static_cast<size_t>(len), "nn-cuda-emu (CPU emulation, not a GPU)");
+    return CUDA_SUCCESS;
+}
+CUresult cuDeviceGetAttribute(int* v, int attr, CUdevice) {
+    switch (attr) {
+        case 75: *v = 9; break;     // compute capability major (as an H100/H200)
+        case 76: *v = 0; break;     // minor
+        case 115: *v = 1; break;    // memory pools supported: cuMemAllocAsync
+        case 1: *v = 1024; break;   // max threads per block
+        case 16: *v = 132; break;   // multiprocessors
+        default: *v = 0;
+    }
+    return CUDA_SUCCESS;
+}
+CUresult cuDeviceTotalMem_v2(size_t* b, CUdevice) {
+    *b = size_t(1) << 34;
+    return CUDA_SUCCESS;
+}
+CUresult cuDevicePrimaryCtxRetain(CUcontext* c, CUdevice) {
+    *c = &the_context;
+    return CUDA_SUCCESS;
+}
+CUresult cuDevicePrimaryCtxRelease_v2(CUdevice) { return CUDA_SUCCESS; }
+CUresult cuCtxGetCurrent(CUcontext* c) {
+    *c = current_ctx;
+    return CUDA_SUCCESS;
+}
+CUresult cuCtxSetCurrent(CUcontext c) {
+    current_ctx = c;
+    return CUDA_SUCCESS;
+}
+CUresult cuCtxSynchronize() { return CUDA_SUCCESS; }
+CUresult cuStreamSynchronize(CUstream) { return CUDA_SUCCESS; }
+
+CUresult cuGetErrorString(CUresult e, const char** s) {
+    switch (e) {
+        case CUDA_SUCCESS: *s = "no error"; break;
+        case CUDA_ERROR_INVALID_VALUE: *s = "invalid argument"; break;
+        case CUDA_ERROR_OUT_OF_MEMORY: *s = "out of memory"; break;
+        case CUDA_ERROR_INVALID_DEVICE: *s = "invalid device ordinal"; break;
+        case CUDA_ERROR_NOT_FOUND: *s = "named symbol not found"; break;
+        default: *s = "nn-cuda-emu error";
+    }
+    return CUDA_SUCCESS;
+}
+CUresult cuGetErrorName(CUresult e, const char** s) { return cuGetErrorString(e, s); }
+
+CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, CUstream) {
+    LOCKED;
+    install_segv_handler();
+    void* m = device_alloc(bytes);
+    if (!m) return CUDA_ERROR_OUT_OF_MEMORY;
+    *p = reinterpret_cast<CUdeviceptr>(m);
+    return CUDA_SUCCESS;
+}
+CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) { return cuMemAllocAsync(p, bytes, nullptr); }
+CUresult cuMemFreeAsync(CUdeviceptr p, CUstream) {
+    LOCKED;
+    if (!device_free(p)) fatal("cuMemFree of %p, which is not a live allocation", (void*)p);
+    return CUDA_SUCCESS;
+}
+CUresult cuMemFree_v2(CUdeviceptr p) { return cuMemFreeAsync(p, nullptr); }
+
+CUresult cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, CUstream) {
+    LOCKED;
+    if (!inside(p, n)) return CUDA_ERROR_INVALID_VALUE;
+    std::memset(reinterpret_cast<void*>(p), v, n);
+    return CUDA_SUCCESS;
+}
+CUresult cuMemsetD8_v2(CUdeviceptr p, unsigned char v, size_t n) { return cuMemsetD8Async(p, v, n, nullptr); }
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, CUstream) {
+    LOCKED;
+    if (!inside(dst, n)) fatal("host-to-device copy of %zu bytes outside any allocation", n);
+    std::memcpy(reinterpret_cast<void*>(dst), src, n);
+    return CUDA_SUCCESS;
+}
+CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) { return cuMemcpyHtoDAsync_v2(dst, src, n, nullptr); }
+CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, CUstream) {
+    LOCKED;
+    if (!inside(src, n)) fatal("device-to-host copy of %zu bytes outside any allocation", n);
+    std::memcpy(dst, reinterpret_cast<const void*>(src), n);
+    return CUDA_SUCCESS;
+}
+CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoHAsync_v2(dst, src, n, nullptr); }
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream) {
+    LOCKED;
+    if (!inside(dst, n) || !inside(src, n)) fatal("device-to-device copy of %zu bytes outside any allocation", n);
+    std::memmove(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), n);
+    return CUDA_SUCCESS;
+}
+CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoDAsync_v2(dst, src, n, nullptr); }
+
+CUresult cuModuleLoadData(CUmodule* m, const void* image) {
+    if (!image) return CUDA_ERROR_INVALID_IMAGE;
+    *m = &the_module;
+    return CUDA_SUCCESS;
+}
+CUresult cuModuleUnload(CUmodule) { return CUDA_SUCCESS; }
+CUresult cuModuleGetFunction(CUfunction* f, CUmodule, const char* name) {
+    auto& k = kernels();
+    auto it = k.find(name);
+    if (it == k.end()) {
+        note("no kernel named %s", name);
+        return CUDA_ERROR_NOT_FOUND;
+    }
+    // The map's node is stable: its address is the function handle.
+    *f = const_cast<void*>(static_cast<const void*>(&*it));
+    return CUDA_SUCCESS;
+}
+
+CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                        unsigned bz, unsigned shared, CUstream, void** params, void** extra) {
+    LOCKED;
+    if (!f || !params || extra) return CUDA_ERROR_INVALID_VALUE;
+    auto* k = static_cast<const std::pair<const std::string, Launcher>*>(f);
+    unsigned long long threads = 1ull * bx * by * bz;
+    if (gx == 0 || gy == 0 || gz == 0 || threads == 0 || threads > MAX_THREADS || bz > 64 ||
+        gy > 65535 || gz > 65535 || gx > 0x7fffffffu || shared > 48 * 1024) {
+        note("%s: bad launch (%u,%u,%u)x(%u,%u,%u), %u shared bytes", k->first.c_str(), gx, gy, gz,
+             bx, by, bz, shared);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    install_segv_handler();
+    init_stacks();
+    launches += 1;
+    running_kernel = k->first.c_str();
+    std::function<void()> body = [&] { k->second(params); };
+    thread_body = &body;
+    gridDim = emu_dim3{gx, gy, gz};
+    blockDim = emu_dim3{bx, by, bz};
+    for (unsigned z = 0; z < gz; ++z)
+        for (unsigned y = 0; y < gy; ++y)
+            for (unsigned x = 0; x < gx; ++x) {
+                blockIdx = emu_dim3{x, y, z};
+                run_block(static_cast<unsigned>(threads));
+                fiber_runs += threads;
+            }
+    current = nullptr;
+    thread_body = nullptr;
+    running_kernel = nullptr;
+    return CUDA_SUCCESS;
+}
+
+// ==== cuBLAS ==================================================================================
+typedef int cublasStatus_t;
+typedef void* cublasHandle_t;
+enum : cublasStatus_t { CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_INVALID_VALUE = 7 };
+static char the_blas;
+
+cublasStatus_t cublasCreate_v2(cublasHandle_t* h) {
+    *h = &the_blas;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasDestroy_v2(cublasHandle_t) { return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasSetStream_v2(cublasHandle_t, CUstream) { return CUBLAS_STATUS_SUCCESS; }
+const char* cublasGetStatusString(cublasStatus_t s) {
+    return s == CUBLAS_STATUS_SUCCESS ? "CUBLAS_STATUS_SUCCESS" : "CUBLAS_STATUS_INVALID_VALUE";
+}
+const char* cublasGetStatusName(cublasStatus_t s) { return cublasGetStatusString(s); }
+
+}  // extern "C"
+
+namespace {
+// C = alpha·op(A)·op(B) + beta·C, column-major, as the BLAS reference defines it (C is not read
+// when beta is 0). op: 0 = N, 1 = T.
+template <typename T>
+cublasStatus_t gemm(int ta, int tb, int m, int n, int k, const T* alpha, const T* A, int lda,
+                    const T* B, int ldb, const T* beta, T* C, int ldc) {
+    LOCKED;
+    gemms += 1;
+    int a_rows = ta ? k : m, a_cols = ta ? m : k;
+    int b_rows = tb ? n : k, b_cols = tb ? k : n;
+    if ((ta != 0 && ta != 1) || (tb != 0 && tb != 1) || m < 0 || n < 0 || k < 0 ||
+        lda < (a_rows > 1 ? a_rows : 1) || ldb < (b_rows > 1 ? b_rows : 1) || ldc < (m > 1 ? m : 1)) {
+        note("gemm refused: ta=%d tb=%d m=%d n=%d k=%d lda=%d ldb=%d ldc=%d", ta, tb, m, n, k, lda, ldb, ldc);
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+    auto span = [](int rows, int cols, int ld) { return (size_t(cols) - 1) * size_t(ld) + size_t(rows); };
+    if (k > 0 && (!inside(reinterpret_cast<uintptr_t>(A), span(a_rows, a_cols, lda) * sizeof(T)) ||
+                  !inside(reinterpret_cast<uintptr_t>(B), span(b_rows, b_cols, ldb) * sizeof(T))))
+        fatal("gemm: an operand extends past its allocation (m=%d n=%d k=%d lda=%d ldb=%d)", m, n, k, lda, ldb);
+    if (!inside(reinterpret_cast<uintptr_t>(C), span(m, n, ldc) * sizeof(T)))
+        fatal("gemm: C extends past its allocation (m=%d n=%d ldc=%d)", m, n, ldc);
+    for (int j = 0; j < n; ++j)
+        for (int i = 0; i < m; ++i) {
+            T s = T(0);
+            for (int l = 0; l < k; ++l) {
+                T a = ta ? A[l + size_t(i) * lda] : A[i + size_t(l) * lda];
+                T b = tb ? B[j + size_t(l) * ldb] : B[l + size_t(j) * ldb];
+                s += a * b;
+            }
+            T& c = C[i + size_t(j) * ldc];
+            c = *beta == T(0) ? *alpha * s : *alpha * s + *beta * c;
+        }
+    return CUBLAS_STATUS_SUCCESS;
+}
+}  // namespace
+
+extern "C" {
+
+cublasStatus_t cublasSgemm_v2(cublasHandle_t, int ta, int tb, int m, int n, int k, const float* alpha,
+                              const float* A, int lda, const float* B, int ldb, const float* beta,
+                              float* C, int ldc) {
+    return gemm<float>(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+cublasStatus_t cublasDgemm_v2(cublasHandle_t, int ta, int tb, int m, int n, int k, const double* alpha,
+                              const double* A, int lda, const double* B, int ldb, const double* beta,
+                              double* C, int ldc) {
+    return gemm<double>(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// ==== NVRTC ===================================================================================
+// "Compiles" by recording the options and handing back a marker: the kernels are already
+// compiled into this library. The real NVRTC compile is tested by nn-cuda's `nvrtc` test.
+typedef int nvrtcResult;
+struct EmuProgram {
+    std::string log, ptx;
+};
+typedef EmuProgram* nvrtcProgram;
+
+const char* nvrtcGetErrorString(nvrtcResult r) { return r == 0 ? "NVRTC_SUCCESS" : "NVRTC_ERROR"; }
+nvrtcResult nvrtcVersion(int* major, int* minor) {
+    *major = 13;
+    *minor = 0;
+    return 0;
+}
+nvrtcResult nvrtcCreateProgram(nvrtcProgram* p, const char* src, const char*, int, const char* const*,
+                               const char* const*) {
+    if (!src) return 1;
+    *p = new EmuProgram{};
+    return 0;
+}
+nvrtcResult nvrtcCompileProgram(nvrtcProgram p, int n, const char* const* options) {
+    p->ptx = "// nn-cuda-emu: kernels built into the emulator\n";
+    for (int i = 0; i < n; ++i) p->ptx += std::string("// option ") + options[i] + "\n";
+    return 0;
+}
+nvrtcResult nvrtcGetPTXSize(nvrtcProgram p, size_t* n) {
+    *n = p->ptx.size() + 1;
+    return 0;
+}
+nvrtcResult nvrtcGetPTX(nvrtcProgram p, char* out) {
+    std::memcpy(out, p->ptx.c_str(), p->ptx.size() + 1);
+    return 0;
+}
+nvrtcResult nvrtcGetProgramLogSize(nvrtcProgram p, size_t* n) {
+    *n = p->log.size() + 1;
+    return 0;
+}
+nvrtcResult nvrtcGetProgramLog(nvrtcProgram p, char* out) {
+    std::memcpy(out, p->log.c_str(), p->log.size() + 1);
+    return 0;
+}
+nvrtcResult nvrtcDestroyProgram(nvrtcProgram* p) {
+    delete *p;
+    *p = nullptr;
+    return 0;
+}
+
+}  // extern "C"
