@@ -237,6 +237,174 @@ pub fn indexing<B: Backend>(b: &B) {
     );
 }
 
+/// Small integers in `[-6, 6]`, spread by `i`: sums and products of a few thousand of them are
+/// exact in `f32`, so large results can be compared exactly.
+fn ints(n: usize, seed: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| ((i * 7919 + seed * 104_729) % 13) as f64 - 6.)
+        .collect()
+}
+
+/// The naive product `op(a) · op(b)` of row-major host matrices, for reference.
+#[allow(clippy::too_many_arguments)]
+fn host_matmul(
+    a: &[f64],
+    ar: usize,
+    ac: usize,
+    ta: bool,
+    b: &[f64],
+    bc: usize,
+    tb: bool,
+    m: usize,
+    n: usize,
+) -> Vec<f64> {
+    let k = if ta { ar } else { ac };
+    let at = |i: usize, l: usize| if ta { a[l * ac + i] } else { a[i * ac + l] };
+    let bt = |l: usize, j: usize| if tb { b[j * bc + l] } else { b[l * bc + j] };
+    let mut out = vec![0.; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            out[i * n + j] = (0..k).map(|l| at(i, l) * bt(l, j)).sum();
+        }
+    }
+    out
+}
+
+/// Sizes that no small test reaches: over a million elements (more than one pass of a GPU
+/// grid-stride loop), reductions over more values than a block has threads, rectangular
+/// products of every transpose case large enough for a blocked or threaded GEMM, and gathers
+/// and row losses over thousands of rows. Integer data make most results exact; the loss sums
+/// over 1 500 rows use a looser tolerance (f32: 2e-5, f64: 1e-12, relative).
+pub fn large<B: Backend>(b: &B) {
+    // 1025 × 1025: 1 050 625 elements.
+    let n = 1025;
+    let xv = ints(n * n, 1);
+    let x = t(b, n, n, &xv);
+    let rowv = ints(n, 2);
+    let row = t(b, 1, n, &rowv);
+    let want: Vec<f64> = xv
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v + rowv[i % n])
+        .collect();
+    close(b, &b.add_row(&x, &row).unwrap(), (n, n), &want);
+    let want: Vec<f64> = xv.iter().map(|v| v * v).collect();
+    close(b, &b.mul(&x, &x).unwrap(), (n, n), &want);
+    let mut y = b.mul(&x, &x).unwrap();
+    b.axpy(&mut y, B::Elem::of(-2.), &x).unwrap();
+    let want: Vec<f64> = xv.iter().map(|v| v * v - 2. * v).collect();
+    close(b, &y, (n, n), &want);
+    let s = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let want: Vec<f64> = xv.iter().map(|&v| s(v)).collect();
+    close(b, &b.sigmoid(&x).unwrap(), (n, n), &want);
+    let want: Vec<f64> = (0..n)
+        .map(|j| (0..n).map(|r| xv[r * n + j]).sum())
+        .collect();
+    close(b, &b.sum_rows(&x).unwrap(), (1, n), &want);
+    let want: f64 = xv.iter().map(|v| v * v).sum();
+    close(b, &b.sum_squares(&x).unwrap(), (1, 1), &[want]);
+
+    // Products: every transpose case, shapes that are multiples of nothing.
+    for (m, k, nn) in [(37, 53, 29), (300, 257, 130)] {
+        let av = ints(m * k, 3);
+        let bv = ints(k * nn, 4);
+        let want = host_matmul(&av, m, k, false, &bv, nn, false, m, nn);
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            // The same matrices, stored transposed where the case says so.
+            let a_st: Vec<f64> = if ta {
+                (0..k * m).map(|i| av[(i % m) * k + i / m]).collect()
+            } else {
+                av.clone()
+            };
+            let b_st: Vec<f64> = if tb {
+                (0..nn * k).map(|i| bv[(i % k) * nn + i / k]).collect()
+            } else {
+                bv.clone()
+            };
+            let a = if ta {
+                t(b, k, m, &a_st)
+            } else {
+                t(b, m, k, &a_st)
+            };
+            let bm = if tb {
+                t(b, nn, k, &b_st)
+            } else {
+                t(b, k, nn, &b_st)
+            };
+            close(b, &b.matmul(&a, ta, &bm, tb).unwrap(), (m, nn), &want);
+        }
+    }
+
+    // Row losses, gathers and argmax over 1 500 rows.
+    let rows = 1500;
+    let zv: Vec<f64> = ints(rows * 3, 5).iter().map(|v| v / 4.).collect();
+    let z = t(b, rows, 3, &zv);
+    let lv: Vec<u32> = (0..rows as u32).map(|i| (i * 7) % 3).collect();
+    let labels = idx(b, &lv);
+    let mut p = vec![0.; rows * 3];
+    let mut loss = 0.;
+    for r in 0..rows {
+        let m = zv[r * 3..r * 3 + 3]
+            .iter()
+            .cloned()
+            .fold(f64::MIN, f64::max);
+        let e: Vec<f64> = (0..3).map(|j| (zv[r * 3 + j] - m).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        for j in 0..3 {
+            p[r * 3 + j] = e[j] / sum;
+        }
+        loss -= (p[r * 3 + lv[r] as usize] + 1e-7).ln();
+    }
+    let (yv, lossv) = b.softmax_cross_entropy(&z, &labels).unwrap();
+    close(b, &yv, (rows, 3), &p);
+    let f32_like = <B::Elem as num_traits::Float>::epsilon().f64() > 1e-10;
+    let sum_tol = if f32_like { 2e-5 } else { 1e-12 };
+    approx::assert_relative_eq!(
+        b.scalar(&lossv).unwrap(),
+        loss / rows as f64,
+        max_relative = sum_tol
+    );
+    let dx = b
+        .softmax_cross_entropy_backward(&yv, &labels, B::Elem::of(1.))
+        .unwrap();
+    let want: Vec<f64> = (0..rows * 3)
+        .map(|i| (p[i] - if lv[i / 3] as usize == i % 3 { 1. } else { 0. }) / rows as f64)
+        .collect();
+    close(b, &dx, (rows, 3), &want);
+    let argmax: Vec<u32> = (0..rows)
+        .map(|r| {
+            let row = &zv[r * 3..r * 3 + 3];
+            (1..3).fold(0, |best, j| if row[j] > row[best] { j } else { best }) as u32
+        })
+        .collect();
+    assert_eq!(
+        b.index_to_host(&b.argmax_rows(&z).unwrap()).unwrap(),
+        argmax
+    );
+    let perm: Vec<u32> = (0..rows as u32).map(|i| (i * 853) % rows as u32).collect();
+    let pi = idx(b, &perm);
+    let (start, len) = (100, 1300);
+    let want: Vec<f64> = perm[start..start + len]
+        .iter()
+        .flat_map(|&r| zv[r as usize * 3..r as usize * 3 + 3].to_vec())
+        .collect();
+    close(
+        b,
+        &b.gather_rows(&z, &pi, start, len).unwrap(),
+        (len, 3),
+        &want,
+    );
+    let want: Vec<u32> = perm[start..start + len]
+        .iter()
+        .map(|&r| lv[r as usize])
+        .collect();
+    assert_eq!(
+        b.index_to_host(&b.gather_index(&labels, &pi, start, len).unwrap())
+            .unwrap(),
+        want
+    );
+}
+
 /// Runs the suite as `#[test]`s, one per group of ops, for a backend made by `$make`
 /// (a closure returning `Option<B>`; `None` skips, with a printed notice).
 #[macro_export]
@@ -246,7 +414,7 @@ macro_rules! conformance_tests {
             #[allow(unused_imports)]
             use super::*;
             $crate::conformance_tests!(@each $make;
-                memory, matmul, bias, activations, losses, updates, indexing);
+                memory, matmul, bias, activations, losses, updates, indexing, large);
         }
     };
     (@each $make:expr; $($op:ident),*) => {
