@@ -163,6 +163,59 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         self.add_row(&y, b)
     }
 
+    /// `y += alpha · x` for every pair `(y, x)` (SGD over all of a step's parameters). A GPU
+    /// does it in one launch; this default calls [`axpy`](Backend::axpy) per pair. A pair of
+    /// different shapes is an error (this default may have updated the pairs before it).
+    fn axpy_many<'t>(
+        &self,
+        alpha: Self::Elem,
+        pairs: impl IntoIterator<Item = (&'t mut Self::Tensor, &'t Self::Tensor)>,
+    ) -> Result<()>
+    where
+        Self::Tensor: 't,
+    {
+        for (y, x) in pairs {
+            self.axpy(y, alpha, x)?;
+        }
+        Ok(())
+    }
+
+    /// `Σ Σ x²` over all of `xs`, as a `1 × 1` tensor, one tensor's sum added at a time (the
+    /// squared norm of a step's gradients, for clipping). A GPU does it in one launch; this
+    /// default calls [`sum_squares`](Backend::sum_squares) and [`axpy`](Backend::axpy) per
+    /// tensor.
+    fn sum_squares_many<'t>(
+        &self,
+        xs: impl IntoIterator<Item = &'t Self::Tensor>,
+    ) -> Result<Self::Tensor>
+    where
+        Self::Tensor: 't,
+    {
+        let mut total = self.zeros(Shape::scalar())?;
+        for x in xs {
+            let s = self.sum_squares(x)?;
+            self.axpy(&mut total, Self::Elem::of(1.0), &s)?;
+        }
+        Ok(total)
+    }
+
+    /// A shuffled batch: [`gather_rows`](Backend::gather_rows) of `x` and
+    /// [`gather_index`](Backend::gather_index) of its labels `t`, by the same `idx` window. A
+    /// GPU does both in one launch.
+    fn gather_batch(
+        &self,
+        x: &Self::Tensor,
+        t: &Self::Index,
+        idx: &Self::Index,
+        start: usize,
+        len: usize,
+    ) -> Result<(Self::Tensor, Self::Index)> {
+        Ok((
+            self.gather_rows(x, idx, start, len)?,
+            self.gather_index(t, idx, start, len)?,
+        ))
+    }
+
     /// Copies `f64` host data to the device, rounding to `Elem`.
     fn from_f64(&self, data: &[f64], shape: Shape) -> Result<Self::Tensor> {
         let v: Vec<Self::Elem> = data.iter().map(|&x| Self::Elem::of(x)).collect();

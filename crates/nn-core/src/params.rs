@@ -171,6 +171,17 @@ impl<B: Backend> ParamStore<B> {
         }
     }
 
+    /// Every parameter with a gradient this step, as (value, gradient) with the value mutable,
+    /// for an optimizer that updates them all at once.
+    pub fn values_and_grads_mut(&mut self) -> impl Iterator<Item = (&mut B::Tensor, &B::Tensor)> {
+        self.params
+            .iter_mut()
+            .filter_map(|p| match (p.state, p.grad.as_ref()) {
+                (GradState::Fresh, Some(g)) => Some((&mut p.value, g)),
+                _ => None,
+            })
+    }
+
     /// This step's gradients, mutable (for clipping).
     pub fn grads_mut(&mut self) -> impl Iterator<Item = &mut B::Tensor> {
         self.params.iter_mut().filter_map(|p| match p.state {

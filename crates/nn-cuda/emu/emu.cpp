@@ -320,7 +320,8 @@ const std::map<std::string, Launcher>& kernels() {
         TYPED(relu_backward) TYPED(axpby) TYPED(axpy) TYPED(scale) TYPED(lerp) TYPED(lerp_square)
         TYPED(add_square) TYPED(adaptive_step) TYPED(sum_rows) TYPED(softmax) TYPED(softmax_ce)
         TYPED(softmax_ce_backward) TYPED(bce) TYPED(bce_backward) TYPED(argmax_rows)
-        TYPED(gather_rows) TYPED(reduce_sum)
+        TYPED(gather_rows) TYPED(reduce_sum) TYPED(softmax_ce_sum) TYPED(bce_sum) TYPED(axpy_many)
+        TYPED(sum_squares_many) TYPED(gather_batch)
 #undef TYPED
         m["gather_index"] = launcher(&gather_index);
         return m;
@@ -514,6 +515,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
     init_stacks();
     launches += 1;
     running_kernel = k->first.c_str();
+    note("launch %s (%u,%u,%u)x(%u,%u,%u)", running_kernel, gx, gy, gz, bx, by, bz);
     std::function<void()> body = [&] { k->second(params); };
     thread_body = &body;
     gridDim = emu_dim3{gx, gy, gz};
@@ -558,6 +560,7 @@ cublasStatus_t gemm(int ta, int tb, int m, int n, int k, const T* alpha, const T
                     const T* B, int ldb, const T* beta, T* C, int ldc) {
     LOCKED;
     gemms += 1;
+    note("gemm ta=%d tb=%d m=%d n=%d k=%d", ta, tb, m, n, k);
     int a_rows = ta ? k : m, a_cols = ta ? m : k;
     int b_rows = tb ? n : k, b_cols = tb ? k : n;
     if ((ta != 0 && ta != 1) || (tb != 0 && tb != 1) || m < 0 || n < 0 || k < 0 ||

@@ -36,6 +36,11 @@ const TYPED_KERNELS: &[&str] = &[
     "argmax_rows",
     "gather_rows",
     "reduce_sum",
+    "softmax_ce_sum",
+    "bce_sum",
+    "axpy_many",
+    "sum_squares_many",
+    "gather_batch",
 ];
 
 /// An element type the GPU computes in: `f32` or `f64`.

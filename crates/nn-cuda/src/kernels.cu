@@ -129,19 +129,89 @@ template <typename T> __device__ void gather_rows(const T* src, const u32* idx, 
     }
 }
 
-// ---- reductions: one block of 1024 threads; `out[0] = Σ (square ? x² : x) / div` -------------
-// (a division, as NumPy's `sum(...) / batch_size`, not a multiplication by 1/n).
-template <typename T> __device__ void reduce_sum(const T* x, T* out, u32 n, T div, int square) {
+// ---- reductions: one block of 1024 threads ------------------------------------------------
+// The sum of every thread's `s` over the block, returned to thread 0. Each thread's `s` adds
+// its elements in index order, then a tree adds the threads' sums: the same order wherever it
+// is used, so a fused kernel rounds exactly as the separate launches it replaces. The barrier
+// on entry lets a kernel call it again while slow threads are still leaving the previous call.
+template <typename T> __device__ T block_sum(T s) {
     SHARED_ARRAY(T, part, 1024);
-    T s = T(0);
-    for (u32 i = threadIdx.x; i < n; i += blockDim.x) s += square ? x[i] * x[i] : x[i];
+    __syncthreads();
     part[threadIdx.x] = s;
     __syncthreads();
     for (u32 w = blockDim.x / 2; w > 0; w /= 2) {
         if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
         __syncthreads();
     }
-    if (threadIdx.x == 0) out[0] = part[0] / div;
+    return part[0];
+}
+
+// `out[0] = Σ (square ? x² : x) / div` (a division, as NumPy's `sum(...) / batch_size`).
+template <typename T> __device__ void reduce_sum(const T* x, T* out, u32 n, T div, int square) {
+    T s = T(0);
+    for (u32 i = threadIdx.x; i < n; i += blockDim.x) s += square ? x[i] * x[i] : x[i];
+    T total = block_sum(s);
+    if (threadIdx.x == 0) out[0] = total / div;
+}
+// softmax_ce and the reduce_sum of its row losses in one launch (for batches a block covers).
+template <typename T> __device__ void softmax_ce_sum(const T* x, const u32* t, T* y, T* loss, u32 rows, u32 cols, T div) {
+    T s = T(0);
+    for (u32 r = threadIdx.x; r < rows; r += blockDim.x) {
+        softmax_row(x + r * cols, y + r * cols, cols);
+        s += -t_log<T>(y[r * cols + t[r]] + T(1e-7));
+    }
+    T total = block_sum(s);
+    if (threadIdx.x == 0) loss[0] = total / div;
+}
+// bce and the reduce_sum of its row losses in one launch.
+template <typename T> __device__ void bce_sum(const T* y, const u32* t, T* loss, u32 n, T div) {
+    T s = T(0);
+    for (u32 i = threadIdx.x; i < n; i += blockDim.x) {
+        T p = t[i] == 1 ? y[i] + T(1e-7) : T(1) - y[i] + T(1e-7);
+        s += -t_log<T>(p);
+    }
+    T total = block_sum(s);
+    if (threadIdx.x == 0) loss[0] = total / div;
+}
+
+// ---- several tensors per launch (a step's parameters) ---------------------------------------
+#define MANY 8
+// Up to MANY tensors, passed by value: `y` written (may be null), `x` read, `n` elements each.
+template <typename T> struct Many {
+    T* y[MANY];
+    const T* x[MANY];
+    u32 n[MANY];
+    u32 count;
+};
+// `y[k] += alpha · x[k]` for every k: blockIdx.y picks the tensor.
+template <typename T> __device__ void axpy_many(Many<T> m, T alpha) {
+    u32 k = blockIdx.y;
+    if (k >= m.count) return;
+    T* y = m.y[k];
+    const T* x = m.x[k];
+    GRID_STRIDE(i, m.n[k]) { y[i] += alpha * x[i]; }
+}
+// `out[0] = (accumulate ? out[0] : 0) + Σ_k Σ x[k]²`, adding one tensor's sum at a time (as
+// `sum_squares` then `axpy` per tensor would). One block.
+template <typename T> __device__ void sum_squares_many(Many<T> m, T* out, int accumulate) {
+    T total = accumulate ? out[0] : T(0);
+    for (u32 k = 0; k < m.count; ++k) {
+        const T* x = m.x[k];
+        T s = T(0);
+        for (u32 i = threadIdx.x; i < m.n[k]; i += blockDim.x) s += x[i] * x[i];
+        T sk = block_sum(s);
+        if (threadIdx.x == 0) total = total + sk;
+    }
+    if (threadIdx.x == 0) out[0] = total;
+}
+
+// ---- a batch: rows of `src` and their labels, gathered by `idx[start..start + len]` ---------
+template <typename T> __device__ void gather_batch(const T* src, const u32* labels, const u32* idx, T* out, u32* out_t, u32 start, u32 len, u32 cols) {
+    GRID_STRIDE(i, len * cols) {
+        u32 r = i / cols, j = i % cols, row = idx[start + r];
+        out[i] = src[row * cols + j];
+        if (j == 0) out_t[r] = labels[row];
+    }
 }
 
 #define INSTANTIATE(T, S)                                                                                 \
@@ -166,7 +236,12 @@ extern "C" __global__ void bce_##S(const T* y, const u32* t, T* l, u32 n) { bce<
 extern "C" __global__ void bce_backward_##S(const T* y, const u32* t, T* o, T d, T n, u32 len) { bce_backward<T>(y, t, o, d, n, len); } \
 extern "C" __global__ void argmax_rows_##S(const T* x, u32* o, u32 rows, u32 cols) { argmax_rows<T>(x, o, rows, cols); } \
 extern "C" __global__ void gather_rows_##S(const T* s, const u32* i, T* o, u32 st, u32 len, u32 cols) { gather_rows<T>(s, i, o, st, len, cols); } \
-extern "C" __global__ void reduce_sum_##S(const T* x, T* o, u32 n, T dv, int sq) { reduce_sum<T>(x, o, n, dv, sq); }
+extern "C" __global__ void reduce_sum_##S(const T* x, T* o, u32 n, T dv, int sq) { reduce_sum<T>(x, o, n, dv, sq); } \
+extern "C" __global__ void softmax_ce_sum_##S(const T* x, const u32* t, T* y, T* l, u32 rows, u32 cols, T dv) { softmax_ce_sum<T>(x, t, y, l, rows, cols, dv); } \
+extern "C" __global__ void bce_sum_##S(const T* y, const u32* t, T* l, u32 n, T dv) { bce_sum<T>(y, t, l, n, dv); } \
+extern "C" __global__ void axpy_many_##S(Many<T> m, T a) { axpy_many<T>(m, a); }                      \
+extern "C" __global__ void sum_squares_many_##S(Many<T> m, T* o, int acc) { sum_squares_many<T>(m, o, acc); } \
+extern "C" __global__ void gather_batch_##S(const T* s, const u32* l, const u32* i, T* o, u32* ot, u32 st, u32 len, u32 cols) { gather_batch<T>(s, l, i, o, ot, st, len, cols); }
 
 INSTANTIATE(float, f32)
 INSTANTIATE(double, f64)

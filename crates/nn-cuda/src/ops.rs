@@ -2,7 +2,7 @@
 
 use crate::device::{cfg_for, dev_err, Cuda, CudaFloat, CudaIndex, CudaTensor, LAUNCHES};
 use cudarc::cublas::{sys::cublasOperation_t as Op, GemmConfig};
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 use nn_core::backend::check;
 use nn_core::{Backend, Error, Result, Shape};
 use std::sync::Arc;
@@ -26,6 +26,40 @@ const BLOCK_REDUCE: LaunchConfig = LaunchConfig {
     block_dim: (1024, 1, 1),
     shared_mem_bytes: 0,
 };
+
+/// Batches up to this many rows get their softmax (or sigmoid) loss and its sum in one launch of
+/// one block; larger ones spread the rows over many blocks and sum in a second launch.
+const FUSED_LOSS_ROWS: usize = 8192;
+
+/// Tensors per multi-tensor launch (`MANY` in kernels.cu).
+const MANY: usize = 8;
+
+/// Up to [`MANY`] tensors for one launch: `Many<T>` in kernels.cu, passed by value.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct Many {
+    y: [u64; MANY],
+    x: [u64; MANY],
+    n: [u32; MANY],
+    count: u32,
+}
+
+// SAFETY: plain data laid out as `Many<T>` in kernels.cu: MANY 8-byte pointers twice, then
+// MANY + 1 `unsigned int`s (C pads both to 168 bytes).
+unsafe impl cudarc::driver::DeviceRepr for Many {}
+
+/// The labels `src[idx[start..start + len]]` from the host copies, when both exist.
+fn gathered_host(src: &CudaIndex, idx: &CudaIndex, start: usize, len: usize) -> Option<Vec<u32>> {
+    match (&src.host, &idx.host) {
+        (Some(s), Some(i)) => Some(
+            i[start..start + len]
+                .iter()
+                .map(|&k| s[k as usize])
+                .collect(),
+        ),
+        _ => None,
+    }
+}
 
 fn u32_len(n: usize) -> Result<u32> {
     u32::try_from(n).map_err(|_| {
@@ -329,10 +363,16 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         check::labels("softmax_cross_entropy", s, labels.len)?;
         self.check_labels(labels, s.cols)?;
         let mut y = self.alloc(s.len())?;
-        let mut rows_loss = self.alloc(s.rows)?;
-        let (r, c) = (u32_len(s.rows)?, u32_len(s.cols)?);
-        launch!(self, "softmax_ce", cfg_for(s.rows); logits.buf.as_ref(), labels.buf.as_ref(), &mut y, &mut rows_loss, &r, &c)?;
-        let loss = self.reduce(&rows_loss, s.rows, E::of(s.rows as f64), false)?;
+        let (r, c, div) = (u32_len(s.rows)?, u32_len(s.cols)?, E::of(s.rows as f64));
+        let loss = if s.rows <= FUSED_LOSS_ROWS {
+            let mut loss = self.alloc(1)?;
+            launch!(self, "softmax_ce_sum", BLOCK_REDUCE; logits.buf.as_ref(), labels.buf.as_ref(), &mut y, &mut loss, &r, &c, &div)?;
+            self.tensor(loss, Shape::scalar())
+        } else {
+            let mut rows_loss = self.alloc(s.rows)?;
+            launch!(self, "softmax_ce", cfg_for(s.rows); logits.buf.as_ref(), labels.buf.as_ref(), &mut y, &mut rows_loss, &r, &c)?;
+            self.reduce(&rows_loss, s.rows, div, false)?
+        };
         Ok((self.tensor(y, s), loss))
     }
     fn softmax_cross_entropy_backward(
@@ -352,10 +392,15 @@ impl<E: CudaFloat> Backend for Cuda<E> {
     fn binary_cross_entropy(&self, y: &CudaTensor<E>, labels: &CudaIndex) -> Result<CudaTensor<E>> {
         let s = y.shape;
         binary_checks(self, "binary_cross_entropy", s, labels)?;
+        let (r, div) = (u32_len(s.rows)?, E::of(s.rows as f64));
+        if s.rows <= FUSED_LOSS_ROWS {
+            let mut loss = self.alloc(1)?;
+            launch!(self, "bce_sum", BLOCK_REDUCE; y.buf.as_ref(), labels.buf.as_ref(), &mut loss, &r, &div)?;
+            return Ok(self.tensor(loss, Shape::scalar()));
+        }
         let mut rows_loss = self.alloc(s.rows)?;
-        let r = u32_len(s.rows)?;
         launch!(self, "bce", cfg_for(s.rows); y.buf.as_ref(), labels.buf.as_ref(), &mut rows_loss, &r)?;
-        self.reduce(&rows_loss, s.rows, E::of(s.rows as f64), false)
+        self.reduce(&rows_loss, s.rows, div, false)
     }
     fn binary_cross_entropy_backward(
         &self,
@@ -471,16 +516,105 @@ impl<E: CudaFloat> Backend for Cuda<E> {
             unsafe { b.launch(cfg_for(len)) }.map_err(dev_err("gather_index"))?;
         }
         // The host copies (when both exist) give the gathered labels without a device read.
-        let host = match (&src.host, &idx.host) {
-            (Some(s), Some(i)) => Some(
-                i[start..start + len]
-                    .iter()
-                    .map(|&k| s[k as usize])
-                    .collect(),
-            ),
-            _ => None,
-        };
+        let host = gathered_host(src, idx, start, len);
         Ok(self.index(out, len, host, src.bound))
+    }
+    fn gather_batch(
+        &self,
+        x: &CudaTensor<E>,
+        t: &CudaIndex,
+        idx: &CudaIndex,
+        start: usize,
+        len: usize,
+    ) -> Result<(CudaTensor<E>, CudaIndex)> {
+        check::range("gather_batch", idx.len, start, len)?;
+        let rows = x.shape.rows.min(t.len);
+        if idx.bound as usize > rows {
+            check::index_bound("gather_batch", idx.bound - 1, rows)?;
+        }
+        let s = Shape::new(len, x.shape.cols);
+        if s.is_empty() {
+            // No elements to carry the labels along: gather them on their own.
+            let xs = self.zeros(s)?;
+            return Ok((xs, self.gather_index(t, idx, start, len)?));
+        }
+        let mut out = self.alloc(s.len())?;
+        let mut out_t = self.alloc_index(len)?;
+        let (st, ln, c) = (u32_len(start)?, u32_len(len)?, u32_len(s.cols)?);
+        launch!(self, "gather_batch", cfg_for(s.len()); x.buf.as_ref(), t.buf.as_ref(), idx.buf.as_ref(), &mut out, &mut out_t, &st, &ln, &c)?;
+        let host = gathered_host(t, idx, start, len);
+        Ok((self.tensor(out, s), self.index(out_t, len, host, t.bound)))
+    }
+    fn axpy_many<'t>(
+        &self,
+        alpha: E,
+        pairs: impl IntoIterator<Item = (&'t mut CudaTensor<E>, &'t CudaTensor<E>)>,
+    ) -> Result<()>
+    where
+        CudaTensor<E>: 't,
+    {
+        let mut pairs: Vec<_> = pairs.into_iter().collect();
+        for (y, x) in &pairs {
+            check::same("axpy_many", y.shape, x.shape)?;
+            u32_len(y.shape.len())?;
+        }
+        let stream = self.dev.stream.clone();
+        for chunk in pairs.chunks_mut(MANY) {
+            let mut m = Many {
+                count: chunk.len() as u32,
+                ..Many::default()
+            };
+            let mut guards = Vec::with_capacity(2 * MANY);
+            let mut most = 0;
+            for (k, (y, x)) in chunk.iter_mut().enumerate() {
+                let n = y.shape.len();
+                most = most.max(n);
+                m.n[k] = n as u32;
+                let (xp, gx) = x.buf.device_ptr(&stream);
+                let (yp, gy) = self.unique(y)?.device_ptr_mut(&stream);
+                (m.x[k], m.y[k]) = (xp, yp);
+                guards.extend([gx, gy]);
+            }
+            if most > 0 {
+                let mut cfg = cfg_for(most);
+                cfg.grid_dim.1 = m.count;
+                launch!(self, "axpy_many", cfg; &m, &alpha)?;
+            }
+            drop(guards);
+        }
+        Ok(())
+    }
+    fn sum_squares_many<'t>(
+        &self,
+        xs: impl IntoIterator<Item = &'t CudaTensor<E>>,
+    ) -> Result<CudaTensor<E>>
+    where
+        CudaTensor<E>: 't,
+    {
+        let xs: Vec<&CudaTensor<E>> = xs.into_iter().collect();
+        if xs.is_empty() {
+            return self.zeros(Shape::scalar());
+        }
+        let mut out = self.alloc(1)?;
+        let stream = self.dev.stream.clone();
+        for (c, chunk) in xs.chunks(MANY).enumerate() {
+            let mut m = Many {
+                count: chunk.len() as u32,
+                ..Many::default()
+            };
+            let mut guards = Vec::with_capacity(MANY);
+            for (k, x) in chunk.iter().enumerate() {
+                m.n[k] = u32_len(x.shape.len())?;
+                let (xp, g) = x.buf.device_ptr(&stream);
+                m.x[k] = xp;
+                guards.push(g);
+            }
+            // The first launch starts the sum at 0; later ones add to it.
+            let accumulate = i32::from(c > 0);
+            launch!(self, "sum_squares_many", BLOCK_REDUCE; &m, &mut out, &accumulate)?;
+            drop(guards);
+        }
+        Ok(self.tensor(out, Shape::scalar()))
     }
     fn argmax_rows(&self, x: &CudaTensor<E>) -> Result<CudaIndex> {
         let s = x.shape;

@@ -97,8 +97,8 @@ impl Sgd {
 
 impl<B: Backend> Optimizer<B> for Sgd {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
-        let a = B::Elem::of(-self.lr);
-        each(params, |_, p, g| b.axpy(p, a, g))
+        // One call for all parameters: one launch on a GPU.
+        b.axpy_many(B::Elem::of(-self.lr), params.values_and_grads_mut())
     }
 }
 

@@ -1,22 +1,19 @@
 //! Gradient clipping and the book's `remove_duplicate`.
 
-use nn_core::{Backend, Error, Float, ParamId, ParamStore, Result, Shape};
+use nn_core::{Backend, Error, Float, ParamId, ParamStore, Result};
 
 /// The book's `clip_grads`: the global L2 norm over all of this step's gradients;
 /// `rate = max_norm / (norm + 1e-6)`; when `rate < 1` every gradient is scaled by it.
-/// Returns the norm. The squared sums are added on the device and read back once.
+/// Returns the norm. The squared sums are added on the device (one launch on a GPU) and read
+/// back once.
 pub fn clip_grads<B: Backend>(b: &B, params: &mut ParamStore<B>, max_norm: f64) -> Result<f64> {
     if !(max_norm.is_finite() && max_norm > 0.0) {
         return Err(Error::invalid(format!(
             "max_norm must be > 0, got {max_norm}"
         )));
     }
-    let mut total = b.zeros(Shape::scalar())?;
-    for g in params.grads_mut() {
-        let s = b.sum_squares(g)?;
-        b.axpy(&mut total, B::Elem::of(1.0), &s)?;
-    }
-    let norm = b.scalar(&total)?.sqrt();
+    let squares = b.sum_squares_many(params.grads_mut().map(|g| &*g))?;
+    let norm = b.scalar(&squares)?.sqrt();
     let rate = max_norm / (norm + 1e-6);
     if rate < 1.0 {
         for g in params.grads_mut() {

@@ -182,8 +182,7 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
             let idx = b.index_from_host(shuffle.next_epoch(rng))?;
             for iters in 0..max_iters {
                 let s = iters * o.batch_size;
-                let bx = b.gather_rows(&dev.x, &idx, s, o.batch_size)?;
-                let bt = b.gather_index(&dev.t, &idx, s, o.batch_size)?;
+                let (bx, bt) = b.gather_batch(&dev.x, &dev.t, &idx, s, o.batch_size)?;
                 let loss = self.model.forward(&bx, Labels::Index(&bt))?;
                 self.model.backward()?;
                 // Shared parameters were merged as backward ran (ParamStore sums by id).
