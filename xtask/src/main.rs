@@ -12,7 +12,8 @@
 //!   for the CUDA driver, cuBLAS and NVRTC) and runs the CUDA tests and the `train` example on
 //!   it with `NN_REQUIRE_EMU=1`. It checks the host code and the kernels' logic, not a GPU.
 //! - `cargo xtask bundle`: builds the CUDA test, bench and example binaries in release mode into
-//!   `bundle/` with `run.sh`, for a GPU machine without a Rust toolchain.
+//!   `bundle/` with `run.sh` and `gpu_peers.py`, for a GPU machine without a Rust toolchain.
+//!   `NN_BUNDLE_EMU=$PWD/target/cuda-emu bash bundle/run.sh` dry-runs it on nn-cuda-emu.
 use std::path::Path;
 use std::process::{exit, Command};
 
@@ -84,8 +85,9 @@ fn built_executables(args: &[&str]) -> Vec<String> {
 }
 
 const RUN_SH: &str = r#"#!/usr/bin/env bash
-# Runs the bundled CUDA tests, parity test, gpu_matmul example and benches on a GPU machine.
-# The CUDA libraries are looked up in python3's nvidia-* pip packages.
+# Runs the bundled CUDA tests, parity and launch-count test, examples, benches and the PyTorch /
+# CuPy peers on a GPU machine, each step under a time limit so that one hang cannot spend the
+# whole device budget. The CUDA libraries are looked up in python3's nvidia-* pip packages.
 set -uo pipefail
 cd "$(dirname "$0")"
 libs=$(python3 - <<'PY'
@@ -98,15 +100,29 @@ print(":".join(sorted(dirs)))
 PY
 )
 export LD_LIBRARY_PATH="${libs}:${LD_LIBRARY_PATH:-}"
-export NN_REQUIRE_GPU=1
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
+# A dry run on nn-cuda-emu (`NN_BUNDLE_EMU=DIR`, the directory `cargo xtask cuda-emu` builds):
+# the same steps at sizes a CPU emulation finishes, to check this script before a GPU runs it.
+if [ -n "${NN_BUNDLE_EMU:-}" ]; then
+  export LD_LIBRARY_PATH="${NN_BUNDLE_EMU}:${LD_LIBRARY_PATH}" NN_REQUIRE_EMU=1
+  n=256; bench_filter='cuda(_f32|/(10|64|256))$'
+else
+  export NN_REQUIRE_GPU=1
+  n=4096; bench_filter=cuda
+fi
 status=0
-for t in tests/*; do echo "== $t"; "$t" --test-threads=1 --nocapture || status=1; done
-echo "== gpu_matmul"; ./examples/gpu_matmul --n 4096 || status=1
-for e in examples/train_custom_loop examples/train; do
-  echo "== $e --backend cuda"; "$e" --backend cuda --no-plot --report "${OUT:-.}/$(basename "$e")_cuda.json" | tail -3 || status=1
+step() { local limit=$1; shift; echo "== $* (limit ${limit}s)"; timeout "$limit" "$@" || { echo "!! failed ($?): $*"; status=1; }; }
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
+for t in tests/*; do step 240 "$t" --test-threads=1 --nocapture; done
+step 60 ./examples/gpu_matmul --n "$n"
+for b in cuda cpu; do
+  for d in f32 f64; do step 60 ./examples/spiral_timing --backend "$b" --dtype "$d" --runs 20 --iters 1000; done
 done
-for b in benches/*; do echo "== $b"; "$b" --bench --warm-up-time 1 --measurement-time 3 cuda || status=1; done
+for e in train_custom_loop train; do
+  step 60 bash -c "./examples/$e --backend cuda --no-plot --report '${OUT:-.}/${e}_cuda.json' | tail -3"
+done
+for b in benches/*; do step 180 "$b" --bench --warm-up-time 1 --measurement-time 3 "$bench_filter"; done
+step 180 python3 gpu_peers.py
+echo "== run.sh: status $status"
 exit $status
 "#;
 
@@ -125,7 +141,19 @@ fn bundle() {
             "examples",
             vec!["build", "--release", "--features", "cuda", "--examples"],
         ),
-        ("benches", vec!["bench", "--features", "cuda", "--no-run"]),
+        (
+            "benches",
+            vec![
+                "bench",
+                "--features",
+                "cuda",
+                "--no-run",
+                "--bench",
+                "matmul",
+                "--bench",
+                "train_step",
+            ],
+        ),
     ];
     for (sub, args) in sets {
         for exe in built_executables(&args) {
@@ -145,6 +173,7 @@ fn bundle() {
             eprintln!("bundled {sub}/{short}");
         }
     }
+    std::fs::copy("benches/gpu_peers.py", dir.join("gpu_peers.py")).expect("copy gpu_peers.py");
     let run_sh = dir.join("run.sh");
     std::fs::write(&run_sh, RUN_SH).expect("write run.sh");
     #[cfg(unix)]
