@@ -283,6 +283,8 @@ fn cuda_emu() {
             "conformance",
             "--test",
             "parity",
+            "--test",
+            "emu_limits",
             "--",
             "--nocapture",
         ],

@@ -109,6 +109,13 @@ struct Alloc {
 std::map<uintptr_t, Alloc> allocs;  // by the pointer handed out
 size_t live_bytes = 0, peak_bytes = 0, alloc_count = 0;
 
+// NN_CUDA_EMU_MEMORY=BYTES makes allocations past that many live bytes fail as out of memory
+// (read at every allocation, so a test can set it for a moment).
+bool over_limit(size_t bytes) {
+    const char* limit = std::getenv("NN_CUDA_EMU_MEMORY");
+    return limit && live_bytes + bytes > std::strtoull(limit, nullptr, 10);
+}
+
 void* device_alloc(size_t bytes) {
     size_t want = bytes ? bytes : 1;
     size_t data_pages = (want + PAGE - 1) / PAGE;
@@ -439,6 +446,7 @@ CUresult cuGetErrorName(CUresult e, const char** s) { return cuGetErrorString(e,
 CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, CUstream) {
     LOCKED;
     install_segv_handler();
+    if (over_limit(bytes)) return CUDA_ERROR_OUT_OF_MEMORY;
     void* m = device_alloc(bytes);
     if (!m) return CUDA_ERROR_OUT_OF_MEMORY;
     *p = reinterpret_cast<CUdeviceptr>(m);
