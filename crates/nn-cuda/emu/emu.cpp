@@ -48,6 +48,7 @@ static void __syncthreads();
 #define __global__
 #define __device__
 #define __forceinline__ inline
+#define __launch_bounds__(...)
 static unsigned block_serial;  // counts the blocks run
 // One block runs at a time, so block-shared memory can be static. The first thread of a block
 // to reach the declaration fills the array with 0xFF bytes (NaN): a thread that reads shared
@@ -69,6 +70,7 @@ static void emu_poison_shared(void* p, size_t bytes, unsigned* seen) {
 #undef __global__
 #undef __device__
 #undef __forceinline__
+#undef __launch_bounds__
 #undef SHARED_ARRAY
 
 namespace {

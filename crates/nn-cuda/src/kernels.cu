@@ -214,6 +214,10 @@ template <typename T> __device__ void gather_batch(const T* src, const u32* labe
     }
 }
 
+// Kernels launched as one block of 1024 threads: the bound keeps them within 64 registers a
+// thread, so that the whole block fits one multiprocessor's 65 536 registers.
+#define BLOCK_KERNEL __launch_bounds__(1024)
+
 #define INSTANTIATE(T, S)                                                                                 \
 extern "C" __global__ void add_row_##S(const T* a, const T* r, T* o, u32 rows, u32 cols) { add_row<T>(a, r, o, rows, cols); } \
 extern "C" __global__ void mul_##S(const T* a, const T* b, T* o, u32 n) { mul<T>(a, b, o, n); }          \
@@ -236,11 +240,11 @@ extern "C" __global__ void bce_##S(const T* y, const u32* t, T* l, u32 n) { bce<
 extern "C" __global__ void bce_backward_##S(const T* y, const u32* t, T* o, T d, T n, u32 len) { bce_backward<T>(y, t, o, d, n, len); } \
 extern "C" __global__ void argmax_rows_##S(const T* x, u32* o, u32 rows, u32 cols) { argmax_rows<T>(x, o, rows, cols); } \
 extern "C" __global__ void gather_rows_##S(const T* s, const u32* i, T* o, u32 st, u32 len, u32 cols) { gather_rows<T>(s, i, o, st, len, cols); } \
-extern "C" __global__ void reduce_sum_##S(const T* x, T* o, u32 n, T dv, int sq) { reduce_sum<T>(x, o, n, dv, sq); } \
-extern "C" __global__ void softmax_ce_sum_##S(const T* x, const u32* t, T* y, T* l, u32 rows, u32 cols, T dv) { softmax_ce_sum<T>(x, t, y, l, rows, cols, dv); } \
-extern "C" __global__ void bce_sum_##S(const T* y, const u32* t, T* l, u32 n, T dv) { bce_sum<T>(y, t, l, n, dv); } \
+extern "C" __global__ void BLOCK_KERNEL reduce_sum_##S(const T* x, T* o, u32 n, T dv, int sq) { reduce_sum<T>(x, o, n, dv, sq); } \
+extern "C" __global__ void BLOCK_KERNEL softmax_ce_sum_##S(const T* x, const u32* t, T* y, T* l, u32 rows, u32 cols, T dv) { softmax_ce_sum<T>(x, t, y, l, rows, cols, dv); } \
+extern "C" __global__ void BLOCK_KERNEL bce_sum_##S(const T* y, const u32* t, T* l, u32 n, T dv) { bce_sum<T>(y, t, l, n, dv); } \
 extern "C" __global__ void axpy_many_##S(Many<T> m, T a) { axpy_many<T>(m, a); }                      \
-extern "C" __global__ void sum_squares_many_##S(Many<T> m, T* o, int acc) { sum_squares_many<T>(m, o, acc); } \
+extern "C" __global__ void BLOCK_KERNEL sum_squares_many_##S(Many<T> m, T* o, int acc) { sum_squares_many<T>(m, o, acc); } \
 extern "C" __global__ void gather_batch_##S(const T* s, const u32* l, const u32* i, T* o, u32* ot, u32 st, u32 len, u32 cols) { gather_batch<T>(s, l, i, o, ot, st, len, cols); }
 
 INSTANTIATE(float, f32)

@@ -1,6 +1,6 @@
-//! kernels.cu compiles with NVRTC for the GPUs we target and defines every kernel the backend
-//! loads. Needs only the NVRTC library (pip package nvidia-cuda-nvrtc), not a GPU; skipped with
-//! a notice when the library is absent.
+//! kernels.cu compiles with NVRTC for the GPUs we target, defines every kernel the backend
+//! loads, and its one-block kernels fit 1024 threads. Needs only the NVRTC library (pip package
+//! nvidia-cuda-nvrtc), not a GPU; skipped with a notice when the library is absent.
 
 #[test]
 fn kernels_compile_for_hopper_and_turing() {
@@ -28,6 +28,91 @@ fn kernels_compile_for_hopper_and_turing() {
                 text.contains(&format!(".entry {name}(")),
                 "sm_{major}{minor}: kernel {name} missing from the PTX"
             );
+        }
+    }
+}
+
+/// Registers per thread of each kernel when NVRTC compiles kernels.cu to sm_`XY` machine code,
+/// from ptxas's verbose log; `None` without NVRTC or with nn-cuda-emu's stand-in.
+fn registers(major: i32, minor: i32) -> Option<Vec<(String, u32)>> {
+    use cudarc::nvrtc::{result, sys};
+    use std::ffi::{CStr, CString};
+    // SAFETY: only opens and closes the shared library.
+    if !unsafe { sys::is_culib_present() } {
+        return None;
+    }
+    let src = CString::new(include_str!("../src/kernels.cu")).unwrap();
+    let prog = result::create_program(&src, None).unwrap();
+    let opts = [
+        format!("--gpu-architecture=sm_{major}{minor}"),
+        "--ptxas-options=--verbose".to_string(),
+    ];
+    // SAFETY: `prog` is a live program; it is destroyed once, below.
+    let compiled = unsafe { result::compile_program(prog, &opts) };
+    // SAFETY: as above.
+    let log = unsafe { result::get_program_log(prog) }.unwrap();
+    // SAFETY: as above.
+    let ptx = unsafe { result::get_ptx(prog) };
+    // SAFETY: as above; not used afterwards.
+    unsafe { result::destroy_program(prog) }.unwrap();
+    // SAFETY: NVRTC's log is NUL-terminated.
+    let log = unsafe { CStr::from_ptr(log.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    if let Err(e) = compiled {
+        panic!("sm_{major}{minor}: {e:?}\n{log}");
+    }
+    if let Ok(p) = ptx {
+        // SAFETY: as the log.
+        let text = unsafe { CStr::from_ptr(p.as_ptr()) }.to_string_lossy();
+        if text.starts_with("// nn-cuda-emu") {
+            return None;
+        }
+    }
+    // "ptxas info    : Compiling entry function 'NAME' for 'sm_90'", later "... Used N registers".
+    let mut out = Vec::new();
+    let mut entry: Option<String> = None;
+    for line in log.lines() {
+        if let Some(rest) = line.split("Compiling entry function '").nth(1) {
+            entry = rest.split('\'').next().map(str::to_string);
+        } else if let (Some(name), Some(rest)) = (&entry, line.split("Used ").nth(1)) {
+            let n = rest.split(' ').next().and_then(|n| n.parse().ok());
+            out.push((name.clone(), n.expect("a register count")));
+            entry = None;
+        }
+    }
+    Some(out)
+}
+
+/// The kernels launched as one block of 1024 threads must fit a multiprocessor's 65 536
+/// registers, 64 a thread, or the launch fails on the GPU with "too many resources requested".
+/// ptxas (through NVRTC, no GPU needed) reports what each kernel uses.
+#[test]
+fn block_kernels_fit_1024_threads() {
+    const BLOCK: [&str; 4] = [
+        "reduce_sum",
+        "softmax_ce_sum",
+        "bce_sum",
+        "sum_squares_many",
+    ];
+    for (major, minor) in [(9, 0), (7, 5)] {
+        let Some(regs) = registers(major, minor) else {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED block_kernels_fit: NVRTC not found (or nn-cuda-emu's stand-in)"
+            );
+            return;
+        };
+        for name in nn_cuda::kernel_names() {
+            let Some(&(_, n)) = regs.iter().find(|(k, _)| *k == name) else {
+                panic!("sm_{major}{minor}: no register count for {name}");
+            };
+            let block = BLOCK.iter().any(|b| name.starts_with(&format!("{b}_f")));
+            if block {
+                println!("sm_{major}{minor} {name}: {n} registers a thread");
+                assert!(n <= 64, "sm_{major}{minor}: {name} uses {n} registers");
+            }
         }
     }
 }
