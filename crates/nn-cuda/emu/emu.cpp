@@ -374,12 +374,21 @@ enum : CUresult {
     CUDA_ERROR_OUT_OF_MEMORY = 2,
     CUDA_ERROR_INVALID_DEVICE = 101,
     CUDA_ERROR_INVALID_IMAGE = 200,
+    CUDA_ERROR_INVALID_CONTEXT = 201,
     CUDA_ERROR_NOT_FOUND = 500,
 };
 
 static char the_context;  // its address is the one context
 static thread_local CUcontext current_ctx = nullptr;
 static char the_module;
+
+// Calls that work in the current context fail, as the driver's do, on a thread that has none:
+// cudarc must bind the context on every thread that uses it.
+#define NEED_CONTEXT                                                                  \
+    if (current_ctx != &the_context) {                                                \
+        std::fprintf(stderr, "nn-cuda-emu: %s on a thread with no current context\n", __func__); \
+        return CUDA_ERROR_INVALID_CONTEXT;                                            \
+    }
 
 extern "C" {
 
@@ -429,8 +438,14 @@ CUresult cuCtxSetCurrent(CUcontext c) {
     current_ctx = c;
     return CUDA_SUCCESS;
 }
-CUresult cuCtxSynchronize() { return CUDA_SUCCESS; }
-CUresult cuStreamSynchronize(CUstream) { return CUDA_SUCCESS; }
+CUresult cuCtxSynchronize() {
+    NEED_CONTEXT;
+    return CUDA_SUCCESS;
+}
+CUresult cuStreamSynchronize(CUstream) {
+    NEED_CONTEXT;
+    return CUDA_SUCCESS;
+}
 
 CUresult cuGetErrorString(CUresult e, const char** s) {
     switch (e) {
@@ -446,6 +461,7 @@ CUresult cuGetErrorString(CUresult e, const char** s) {
 CUresult cuGetErrorName(CUresult e, const char** s) { return cuGetErrorString(e, s); }
 
 CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, CUstream) {
+    NEED_CONTEXT;
     LOCKED;
     install_segv_handler();
     if (over_limit(bytes)) return CUDA_ERROR_OUT_OF_MEMORY;
@@ -456,6 +472,7 @@ CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, CUstream) {
 }
 CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) { return cuMemAllocAsync(p, bytes, nullptr); }
 CUresult cuMemFreeAsync(CUdeviceptr p, CUstream) {
+    NEED_CONTEXT;
     LOCKED;
     if (!device_free(p)) fatal("cuMemFree of %p, which is not a live allocation", (void*)p);
     return CUDA_SUCCESS;
@@ -463,6 +480,7 @@ CUresult cuMemFreeAsync(CUdeviceptr p, CUstream) {
 CUresult cuMemFree_v2(CUdeviceptr p) { return cuMemFreeAsync(p, nullptr); }
 
 CUresult cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, CUstream) {
+    NEED_CONTEXT;
     LOCKED;
     if (!inside(p, n)) return CUDA_ERROR_INVALID_VALUE;
     std::memset(reinterpret_cast<void*>(p), v, n);
@@ -470,6 +488,7 @@ CUresult cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, CUstream) {
 }
 CUresult cuMemsetD8_v2(CUdeviceptr p, unsigned char v, size_t n) { return cuMemsetD8Async(p, v, n, nullptr); }
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, CUstream) {
+    NEED_CONTEXT;
     LOCKED;
     if (!inside(dst, n)) fatal("host-to-device copy of %zu bytes outside any allocation", n);
     std::memcpy(reinterpret_cast<void*>(dst), src, n);
@@ -477,6 +496,7 @@ CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, CUstre
 }
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) { return cuMemcpyHtoDAsync_v2(dst, src, n, nullptr); }
 CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, CUstream) {
+    NEED_CONTEXT;
     LOCKED;
     if (!inside(src, n)) fatal("device-to-host copy of %zu bytes outside any allocation", n);
     std::memcpy(dst, reinterpret_cast<const void*>(src), n);
@@ -484,6 +504,7 @@ CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, CUstream) {
 }
 CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoHAsync_v2(dst, src, n, nullptr); }
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream) {
+    NEED_CONTEXT;
     LOCKED;
     if (!inside(dst, n) || !inside(src, n)) fatal("device-to-device copy of %zu bytes outside any allocation", n);
     std::memmove(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), n);
@@ -492,12 +513,14 @@ CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstre
 CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoDAsync_v2(dst, src, n, nullptr); }
 
 CUresult cuModuleLoadData(CUmodule* m, const void* image) {
+    NEED_CONTEXT;
     if (!image) return CUDA_ERROR_INVALID_IMAGE;
     *m = &the_module;
     return CUDA_SUCCESS;
 }
 CUresult cuModuleUnload(CUmodule) { return CUDA_SUCCESS; }
 CUresult cuModuleGetFunction(CUfunction* f, CUmodule, const char* name) {
+    NEED_CONTEXT;
     auto& k = kernels();
     auto it = k.find(name);
     if (it == k.end()) {
@@ -511,6 +534,7 @@ CUresult cuModuleGetFunction(CUfunction* f, CUmodule, const char* name) {
 
 CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                         unsigned bz, unsigned shared, CUstream, void** params, void** extra) {
+    NEED_CONTEXT;
     LOCKED;
     if (!f || !params || extra) return CUDA_ERROR_INVALID_VALUE;
     auto* k = static_cast<const std::pair<const std::string, Launcher>*>(f);
