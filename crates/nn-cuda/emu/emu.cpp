@@ -671,6 +671,8 @@ nvrtcResult nvrtcGetPTX(nvrtcProgram p, char* out) {
     std::memcpy(out, p->ptx.c_str(), p->ptx.size() + 1);
     return 0;
 }
+nvrtcResult nvrtcGetCUBINSize(nvrtcProgram p, size_t* n) { return nvrtcGetPTXSize(p, n); }
+nvrtcResult nvrtcGetCUBIN(nvrtcProgram p, char* out) { return nvrtcGetPTX(p, out); }
 nvrtcResult nvrtcGetProgramLogSize(nvrtcProgram p, size_t* n) {
     *n = p->log.size() + 1;
     return 0;

@@ -164,6 +164,57 @@ pub fn compile_kernels(major: i32, minor: i32) -> Result<cudarc::nvrtc::Ptx> {
     })
 }
 
+/// Compiles `kernels.cu` with NVRTC to machine code (a CUBIN) for compute capability
+/// `major.minor`: what the device loads without the driver's PTX compiler, so that an NVRTC
+/// newer than the driver still works (CUDA's minor-version compatibility covers machine code,
+/// not PTX). Needs only the NVRTC library; errors carry NVRTC's log.
+pub fn compile_kernels_cubin(major: i32, minor: i32) -> Result<Vec<u8>> {
+    use cudarc::nvrtc::{result, sys};
+    use std::ffi::{CStr, CString};
+    // SAFETY: only opens and closes the shared library.
+    if !unsafe { sys::is_culib_present() } {
+        return Err(Error::Device(
+            "NVRTC (libnvrtc.so) was not found: install the pip package nvidia-cuda-nvrtc and \
+             add its lib directory to LD_LIBRARY_PATH"
+                .into(),
+        ));
+    }
+    let nvrtc = |what: &str, e: result::NvrtcError| Error::Device(format!("NVRTC {what}: {e}"));
+    let src = CString::new(KERNELS).expect("kernels.cu has no NUL");
+    let prog = result::create_program(&src, None).map_err(|e| nvrtc("create", e))?;
+    let opts = [format!("--gpu-architecture=sm_{major}{minor}")];
+    // SAFETY: `prog` is a live program until `destroy_program` below; the buffers passed to
+    // NVRTC have the sizes it reported.
+    let out = unsafe {
+        match result::compile_program(prog, &opts) {
+            Err(e) => {
+                let log = result::get_program_log(prog)
+                    .map(|l| CStr::from_ptr(l.as_ptr()).to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                Err(Error::Device(format!(
+                    "NVRTC could not compile kernels.cu for sm_{major}{minor} ({e}):\n{log}"
+                )))
+            }
+            Ok(()) => {
+                let mut n = 0usize;
+                sys::nvrtcGetCUBINSize(prog, &mut n)
+                    .result()
+                    .map_err(|e| nvrtc("cubin size", e))
+                    .and_then(|()| {
+                        let mut bin = vec![0u8; n];
+                        sys::nvrtcGetCUBIN(prog, bin.as_mut_ptr().cast())
+                            .result()
+                            .map_err(|e| nvrtc("cubin", e))
+                            .map(|()| bin)
+                    })
+            }
+        }
+    };
+    // SAFETY: destroyed once; not used afterwards.
+    let _ = unsafe { result::destroy_program(prog) };
+    out
+}
+
 /// Names of every kernel in `kernels.cu`, as `Device::open` loads them.
 pub fn kernel_names() -> Vec<String> {
     let mut v: Vec<String> = TYPED_KERNELS
@@ -194,10 +245,21 @@ impl Device {
         let (major, minor) = ctx
             .compute_capability()
             .map_err(dev_err("reading the compute capability"))?;
-        let ptx = compile_kernels(major, minor)?;
-        let module = ctx
-            .load_module(ptx)
-            .map_err(dev_err("loading the kernels"))?;
+        // Machine code for this GPU first; PTX for the driver to compile when NVRTC cannot
+        // build machine code for it (an NVRTC older than the GPU).
+        let module = compile_kernels_cubin(major, minor)
+            .and_then(|bin| {
+                ctx.load_module(cudarc::nvrtc::Ptx::from_binary(bin))
+                    .map_err(dev_err("loading the kernels' machine code"))
+            })
+            .or_else(|first| {
+                compile_kernels(major, minor)
+                    .and_then(|ptx| {
+                        ctx.load_module(ptx)
+                            .map_err(dev_err("loading the kernels as PTX"))
+                    })
+                    .map_err(|second| Error::Device(format!("{first}; and as PTX: {second}")))
+            })?;
         let mut funcs = HashMap::new();
         for &k in TYPED_KERNELS {
             for s in ["f32", "f64"] {

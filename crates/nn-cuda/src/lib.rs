@@ -2,8 +2,10 @@
 //!
 //! Matrix products go through cuBLAS (row-major data through the column-major API by swapping
 //! the operands, no transposing copies); every other op is a CUDA C kernel from `kernels.cu`,
-//! compiled at run time by NVRTC for the device's compute capability, once per device and
-//! cached. The CUDA libraries are loaded when a backend is first made, so this crate builds and
+//! compiled at run time by NVRTC to machine code for the device's compute capability (or to
+//! PTX for the driver to compile, when NVRTC does not know the GPU), once per device and
+//! cached. Machine code needs no PTX compiler in the driver, so an NVRTC newer than the driver
+//! works. The CUDA libraries are loaded when a backend is first made, so this crate builds and
 //! its tests run on machines without CUDA: [`Cuda::new`] then returns an [`Error::Device`]
 //! naming what was not found.
 //!
@@ -26,7 +28,7 @@ mod device;
 mod ops;
 
 pub use device::{
-    available, compile_kernels, kernel_names, test_backend, Cuda, CudaFloat, CudaIndex, CudaTensor,
-    EMULATOR_NAME,
+    available, compile_kernels, compile_kernels_cubin, kernel_names, test_backend, Cuda, CudaFloat,
+    CudaIndex, CudaTensor, EMULATOR_NAME,
 };
 pub use nn_core::Error;

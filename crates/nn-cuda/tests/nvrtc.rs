@@ -116,3 +116,42 @@ fn block_kernels_fit_1024_threads() {
         }
     }
 }
+
+/// The machine code the backend loads first: an ELF image holding every kernel, for Hopper and
+/// Turing.
+#[test]
+fn kernels_compile_to_machine_code() {
+    for (major, minor) in [(9, 0), (7, 5)] {
+        let bin = match nn_cuda::compile_kernels_cubin(major, minor) {
+            Ok(b) => b,
+            Err(e) if e.to_string().contains("was not found") => {
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr(), "SKIPPED kernels_cubin: {e}");
+                return;
+            }
+            Err(e) => panic!("sm_{major}{minor}: {e}"),
+        };
+        if bin.starts_with(b"// nn-cuda-emu") {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED kernels_cubin: libnvrtc.so is nn-cuda-emu's stand-in, not NVRTC"
+            );
+            return;
+        }
+        assert!(
+            bin.starts_with(b"\x7fELF"),
+            "sm_{major}{minor}: not an ELF image"
+        );
+        for name in nn_cuda::kernel_names() {
+            let found = bin
+                .windows(name.len() + 1)
+                .any(|w| w[..name.len()] == *name.as_bytes() && w[name.len()] == 0);
+            assert!(
+                found,
+                "sm_{major}{minor}: kernel {name} missing from the CUBIN"
+            );
+        }
+        println!("sm_{major}{minor}: {} bytes of machine code", bin.len());
+    }
+}
