@@ -75,23 +75,27 @@ static void emu_poison_shared(void* p, size_t bytes, unsigned* seen) {
 
 namespace {
 
-[[noreturn]] void fatal(const char* fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
+void vsay(const char* fmt, va_list ap) {
     std::fputs("nn-cuda-emu: ", stderr);
     std::vfprintf(stderr, fmt, ap);
     std::fputc('\n', stderr);
+}
+
+// Says what went wrong and stops the process: a misuse a GPU would fault on or corrupt.
+[[noreturn]] void fatal(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(fmt, ap);
     va_end(ap);
     std::abort();
 }
 
+// Traces a call when NN_CUDA_EMU_TRACE is set.
 void note(const char* fmt, ...) {
     if (!std::getenv("NN_CUDA_EMU_TRACE")) return;
     va_list ap;
     va_start(ap, fmt);
-    std::fputs("nn-cuda-emu: ", stderr);
-    std::vfprintf(stderr, fmt, ap);
-    std::fputc('\n', stderr);
+    vsay(fmt, ap);
     va_end(ap);
 }
 

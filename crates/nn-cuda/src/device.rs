@@ -138,17 +138,23 @@ pub(crate) fn check_libraries() -> Result<()> {
     Ok(())
 }
 
+/// `Ok` when the NVRTC library can be loaded, else an error saying how to get it.
+fn nvrtc_present() -> Result<()> {
+    // SAFETY: only opens and closes the shared library.
+    if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Ok(());
+    }
+    Err(Error::Device(
+        "NVRTC (libnvrtc.so) was not found: install the pip package nvidia-cuda-nvrtc and add \
+         its lib directory to LD_LIBRARY_PATH"
+            .into(),
+    ))
+}
+
 /// Compiles `kernels.cu` with NVRTC for compute capability `major.minor` (no GPU needed, only
 /// the NVRTC library). Errors carry NVRTC's log.
 pub fn compile_kernels(major: i32, minor: i32) -> Result<cudarc::nvrtc::Ptx> {
-    // SAFETY: only opens and closes the shared library.
-    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        return Err(Error::Device(
-            "NVRTC (libnvrtc.so) was not found: install the pip package nvidia-cuda-nvrtc and \
-             add its lib directory to LD_LIBRARY_PATH"
-                .into(),
-        ));
-    }
+    nvrtc_present()?;
     let opts = cudarc::nvrtc::CompileOptions {
         options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
         ..Default::default()
@@ -171,14 +177,7 @@ pub fn compile_kernels(major: i32, minor: i32) -> Result<cudarc::nvrtc::Ptx> {
 pub fn compile_kernels_cubin(major: i32, minor: i32) -> Result<Vec<u8>> {
     use cudarc::nvrtc::{result, sys};
     use std::ffi::{CStr, CString};
-    // SAFETY: only opens and closes the shared library.
-    if !unsafe { sys::is_culib_present() } {
-        return Err(Error::Device(
-            "NVRTC (libnvrtc.so) was not found: install the pip package nvidia-cuda-nvrtc and \
-             add its lib directory to LD_LIBRARY_PATH"
-                .into(),
-        ));
-    }
+    nvrtc_present()?;
     let nvrtc = |what: &str, e: result::NvrtcError| Error::Device(format!("NVRTC {what}: {e}"));
     let src = CString::new(KERNELS).expect("kernels.cu has no NUL");
     let prog = result::create_program(&src, None).map_err(|e| nvrtc("create", e))?;

@@ -2,27 +2,43 @@
 //! loads, and its one-block kernels fit 1024 threads. Needs only the NVRTC library (pip package
 //! nvidia-cuda-nvrtc), not a GPU; skipped with a notice when the library is absent.
 
+/// Prints `SKIPPED test: why` past the test harness's capture.
+fn skip(test: &str, why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// The compiled kernels, or `None` (after saying why) without NVRTC or with nn-cuda-emu's
+/// stand-in, whose output starts with a marker instead of code. Other errors fail the test.
+fn usable<T: AsRef<[u8]>>(
+    test: &str,
+    (major, minor): (i32, i32),
+    r: Result<T, nn_cuda::Error>,
+) -> Option<T> {
+    match r {
+        Ok(code) if code.as_ref().starts_with(b"// nn-cuda-emu") => {
+            skip(test, "libnvrtc.so is nn-cuda-emu's stand-in, not NVRTC");
+            None
+        }
+        Ok(code) => Some(code),
+        Err(e) if e.to_string().contains("was not found") => {
+            skip(test, &e.to_string());
+            None
+        }
+        Err(e) => panic!("sm_{major}{minor}: {e}"),
+    }
+}
+
 #[test]
 fn kernels_compile_for_hopper_and_turing() {
     for (major, minor) in [(9, 0), (7, 5)] {
-        let ptx = match nn_cuda::compile_kernels(major, minor) {
-            Ok(p) => p,
-            Err(e) if e.to_string().contains("was not found") => {
-                use std::io::Write as _;
-                let _ = writeln!(std::io::stderr(), "SKIPPED kernels_compile: {e}");
-                return;
-            }
-            Err(e) => panic!("sm_{major}{minor}: {e}"),
-        };
-        let text = ptx.to_src();
-        if text.starts_with("// nn-cuda-emu") {
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED kernels_compile: libnvrtc.so is nn-cuda-emu's stand-in, not NVRTC"
-            );
+        let Some(text) = usable(
+            "kernels_compile",
+            (major, minor),
+            nn_cuda::compile_kernels(major, minor).map(|p| p.to_src()),
+        ) else {
             return;
-        }
+        };
         for name in nn_cuda::kernel_names() {
             assert!(
                 text.contains(&format!(".entry {name}(")),
@@ -97,10 +113,9 @@ fn block_kernels_fit_1024_threads() {
     ];
     for (major, minor) in [(9, 0), (7, 5)] {
         let Some(regs) = registers(major, minor) else {
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED block_kernels_fit: NVRTC not found (or nn-cuda-emu's stand-in)"
+            skip(
+                "block_kernels_fit",
+                "NVRTC not found (or nn-cuda-emu's stand-in)",
             );
             return;
         };
@@ -122,23 +137,13 @@ fn block_kernels_fit_1024_threads() {
 #[test]
 fn kernels_compile_to_machine_code() {
     for (major, minor) in [(9, 0), (7, 5)] {
-        let bin = match nn_cuda::compile_kernels_cubin(major, minor) {
-            Ok(b) => b,
-            Err(e) if e.to_string().contains("was not found") => {
-                use std::io::Write as _;
-                let _ = writeln!(std::io::stderr(), "SKIPPED kernels_cubin: {e}");
-                return;
-            }
-            Err(e) => panic!("sm_{major}{minor}: {e}"),
-        };
-        if bin.starts_with(b"// nn-cuda-emu") {
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED kernels_cubin: libnvrtc.so is nn-cuda-emu's stand-in, not NVRTC"
-            );
+        let Some(bin) = usable(
+            "kernels_cubin",
+            (major, minor),
+            nn_cuda::compile_kernels_cubin(major, minor),
+        ) else {
             return;
-        }
+        };
         assert!(
             bin.starts_with(b"\x7fELF"),
             "sm_{major}{minor}: not an ELF image"
