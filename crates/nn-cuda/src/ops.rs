@@ -75,10 +75,10 @@ impl<E: CudaFloat> Cuda<E> {
     }
 
     /// A device buffer for `n` elements whose contents the next kernel overwrites.
-    fn alloc(&self, n: usize) -> Result<CudaSlice<E>> {
+    fn alloc<T: cudarc::driver::DeviceRepr>(&self, n: usize) -> Result<CudaSlice<T>> {
         u32_len(n)?;
         // SAFETY: every caller launches a kernel that writes all `n` elements before any read.
-        unsafe { self.dev.stream.alloc::<E>(n.max(1)) }.map_err(dev_err("allocating GPU memory"))
+        unsafe { self.dev.stream.alloc::<T>(n.max(1)) }.map_err(dev_err("allocating GPU memory"))
     }
 
     fn tensor(&self, buf: CudaSlice<E>, shape: Shape) -> CudaTensor<E> {
@@ -500,7 +500,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
             check::index_bound("gather_index", idx.bound - 1, src.len)?;
         }
         u32_len(len)?;
-        let mut out = self.alloc_index(len)?;
+        let mut out = self.alloc::<u32>(len)?;
         let (st, ln) = (start as u32, len as u32);
         if len > 0 {
             let f = self.dev.func("gather_index", "");
@@ -539,7 +539,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
             return Ok((xs, self.gather_index(t, idx, start, len)?));
         }
         let mut out = self.alloc(s.len())?;
-        let mut out_t = self.alloc_index(len)?;
+        let mut out_t = self.alloc::<u32>(len)?;
         let (st, ln, c) = (u32_len(start)?, u32_len(len)?, u32_len(s.cols)?);
         launch!(self, "gather_batch", cfg_for(s.len()); x.buf.as_ref(), t.buf.as_ref(), idx.buf.as_ref(), &mut out, &mut out_t, &st, &ln, &c)?;
         let host = gathered_host(t, idx, start, len);
