@@ -199,6 +199,31 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         Ok(total)
     }
 
+    /// The book's `clip_grads`: with `norm = sqrt(Σ Σ g²)` over all of `grads` and
+    /// `rate = max_norm / (norm + 1e-6)` (both in `f64`), every gradient is scaled by `rate`
+    /// when `rate < 1`. Returns the squared norm as a `1 × 1` tensor, so that nothing need be
+    /// read back: a GPU does all of it in two launches, without a host round trip, where this
+    /// default reads the norm to decide.
+    fn clip_by_norm<'t>(
+        &self,
+        grads: impl IntoIterator<Item = &'t mut Self::Tensor>,
+        max_norm: f64,
+    ) -> Result<Self::Tensor>
+    where
+        Self::Tensor: 't,
+    {
+        check::max_norm(max_norm)?;
+        let mut grads: Vec<&mut Self::Tensor> = grads.into_iter().collect();
+        let squares = self.sum_squares_many(grads.iter().map(|g| &**g))?;
+        let rate = max_norm / (self.scalar(&squares)?.sqrt() + 1e-6);
+        if rate < 1.0 {
+            for g in grads.iter_mut() {
+                self.scale(g, Self::Elem::of(rate))?;
+            }
+        }
+        Ok(squares)
+    }
+
     /// A shuffled batch: [`gather_rows`](Backend::gather_rows) of `x` and
     /// [`gather_index`](Backend::gather_index) of its labels `t`, by the same `idx` window. A
     /// GPU does both in one launch.
@@ -313,6 +338,14 @@ pub mod check {
             ));
         }
         Ok(())
+    }
+
+    /// A clipping threshold must be a finite number above 0.
+    pub fn max_norm(v: f64) -> Result<()> {
+        if v.is_finite() && v > 0.0 {
+            return Ok(());
+        }
+        Err(Error::invalid(format!("max_norm must be > 0, got {v}")))
     }
 
     /// Host data of `len` elements must fill `shape` exactly.

@@ -252,6 +252,30 @@ pub fn updates<B: Backend>(b: &B) {
     assert!(b
         .axpy_many(e(1.), ys.iter_mut().zip(xs.iter().skip(1)))
         .is_err());
+
+    // Clipping by the global norm, over the 11 tensors: scaled when the norm is above the
+    // threshold, untouched below it; the squared norm comes back either way.
+    let squares: f64 = xs_v.iter().flatten().map(|v| v * v).sum();
+    let mut gs: Vec<B::Tensor> = xs.clone();
+    let max_norm = squares.sqrt() / 4.;
+    let rate = max_norm / (squares.sqrt() + 1e-6);
+    let sq = b.clip_by_norm(gs.iter_mut(), max_norm).unwrap();
+    close(b, &sq, (1, 1), &[squares]);
+    for (i, g) in gs.iter().enumerate() {
+        let want: Vec<f64> = xs_v[i].iter().map(|v| v * rate).collect();
+        close(b, g, shapes[i], &want);
+    }
+    let mut gs: Vec<B::Tensor> = xs.clone();
+    b.clip_by_norm(gs.iter_mut(), squares.sqrt() * 2.).unwrap();
+    for (i, g) in gs.iter().enumerate() {
+        close(b, g, shapes[i], &xs_v[i]);
+    }
+    for bad in [0., -1., f64::NAN, f64::INFINITY] {
+        assert!(
+            b.clip_by_norm(gs.iter_mut(), bad).is_err(),
+            "max_norm {bad}"
+        );
+    }
 }
 
 /// Row gathers, index gathers and argmax (first maximum on ties).

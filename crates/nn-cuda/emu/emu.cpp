@@ -334,7 +334,7 @@ const std::map<std::string, Launcher>& kernels() {
         TYPED(add_square) TYPED(adaptive_step) TYPED(sum_rows) TYPED(softmax) TYPED(softmax_ce)
         TYPED(softmax_ce_backward) TYPED(bce) TYPED(bce_backward) TYPED(argmax_rows)
         TYPED(gather_rows) TYPED(reduce_sum) TYPED(softmax_ce_sum) TYPED(bce_sum) TYPED(axpy_many)
-        TYPED(sum_squares_many) TYPED(gather_batch)
+        TYPED(sum_squares_many) TYPED(clip_scale_many) TYPED(gather_batch)
 #undef TYPED
         m["gather_index"] = launcher(&gather_index);
         return m;

@@ -40,6 +40,7 @@ const TYPED_KERNELS: &[&str] = &[
     "bce_sum",
     "axpy_many",
     "sum_squares_many",
+    "clip_scale_many",
     "gather_batch",
 ];
 
@@ -305,6 +306,8 @@ impl Device {
 thread_local! {
     /// Kernel launches and cuBLAS calls made from this thread.
     pub(crate) static LAUNCHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Copies from the device to the host (each one waits for the GPU) made from this thread.
+    pub(crate) static HOST_READS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// Launch shape for `n` independent elements (grid-stride loops inside the kernels).
@@ -353,6 +356,13 @@ impl<E: CudaFloat> Cuda<E> {
     /// threads' work (tests running side by side) does not enter the count.
     pub fn launch_count(&self) -> u64 {
         LAUNCHES.get()
+    }
+
+    /// Copies from the device to the host this thread has made so far: each waits for the
+    /// GPU to finish the work queued before it. Counted per thread, as
+    /// [`launch_count`](Cuda::launch_count).
+    pub fn host_reads(&self) -> u64 {
+        HOST_READS.get()
     }
 
     /// The GPU's name, as the driver reports it.

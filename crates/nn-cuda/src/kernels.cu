@@ -191,6 +191,17 @@ template <typename T> __device__ void axpy_many(Many<T> m, T alpha) {
     const T* x = m.x[k];
     GRID_STRIDE(i, m.n[k]) { y[i] += alpha * x[i]; }
 }
+// The book's clip_grads, given the squared norm on the device: rate = max_norm / (norm + 1e-6)
+// in double (as the CPU backend computes it), and y[k] *= rate when rate < 1.
+template <typename T> __device__ void clip_scale_many(Many<T> m, const T* squares, double max_norm) {
+    u32 k = blockIdx.y;
+    if (k >= m.count) return;
+    double rate = max_norm / (sqrt((double)squares[0]) + 1e-6);
+    if (!(rate < 1.0)) return;
+    T r = T(rate);
+    T* y = m.y[k];
+    GRID_STRIDE(i, m.n[k]) { y[i] *= r; }
+}
 // `out[0] = (accumulate ? out[0] : 0) + Σ_k Σ x[k]²`, adding one tensor's sum at a time (as
 // `sum_squares` then `axpy` per tensor would). One block.
 template <typename T> __device__ void sum_squares_many(Many<T> m, T* out, int accumulate) {
@@ -244,6 +255,7 @@ extern "C" __global__ void BLOCK_KERNEL reduce_sum_##S(const T* x, T* o, u32 n, 
 extern "C" __global__ void BLOCK_KERNEL softmax_ce_sum_##S(const T* x, const u32* t, T* y, T* l, u32 rows, u32 cols, T dv) { softmax_ce_sum<T>(x, t, y, l, rows, cols, dv); } \
 extern "C" __global__ void BLOCK_KERNEL bce_sum_##S(const T* y, const u32* t, T* l, u32 n, T dv) { bce_sum<T>(y, t, l, n, dv); } \
 extern "C" __global__ void axpy_many_##S(Many<T> m, T a) { axpy_many<T>(m, a); }                      \
+extern "C" __global__ void clip_scale_many_##S(Many<T> m, const T* sq, double mx) { clip_scale_many<T>(m, sq, mx); } \
 extern "C" __global__ void BLOCK_KERNEL sum_squares_many_##S(Many<T> m, T* o, int acc) { sum_squares_many<T>(m, o, acc); } \
 extern "C" __global__ void gather_batch_##S(const T* s, const u32* l, const u32* i, T* o, u32* ot, u32 st, u32 len, u32 cols) { gather_batch<T>(s, l, i, o, ot, st, len, cols); }
 

@@ -1,6 +1,8 @@
 //! `Backend` for [`Cuda`]: cuBLAS for products, one kernel launch for every other op.
 
-use crate::device::{cfg_for, dev_err, Cuda, CudaFloat, CudaIndex, CudaTensor, LAUNCHES};
+use crate::device::{
+    cfg_for, dev_err, Cuda, CudaFloat, CudaIndex, CudaTensor, HOST_READS, LAUNCHES,
+};
 use cudarc::cublas::{sys::cublasOperation_t as Op, GemmConfig};
 use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 use nn_core::backend::check;
@@ -99,6 +101,46 @@ impl<E: CudaFloat> Cuda<E> {
             t.buf = Arc::new(copy);
         }
         Ok(Arc::get_mut(&mut t.buf).expect("just made unique"))
+    }
+
+    /// Calls `launch` for each run of up to [`MANY`] tensors of `ys`, which a kernel updates in
+    /// place (each copied first if shared), with `xs[k]` passed beside `ys[k]` when given. The
+    /// launch shape spans the largest tensor of the run; its grid's `y` picks the tensor.
+    fn for_many(
+        &self,
+        ys: &mut [&mut CudaTensor<E>],
+        xs: Option<&[&CudaTensor<E>]>,
+        mut launch: impl FnMut(&Many, LaunchConfig) -> Result<()>,
+    ) -> Result<()> {
+        let stream = self.dev.stream.clone();
+        for (c, chunk) in ys.chunks_mut(MANY).enumerate() {
+            let mut m = Many {
+                count: chunk.len() as u32,
+                ..Many::default()
+            };
+            let mut guards = Vec::with_capacity(2 * MANY);
+            let mut most = 0;
+            for (k, y) in chunk.iter_mut().enumerate() {
+                m.n[k] = u32_len(y.shape.len())?;
+                most = most.max(y.shape.len());
+                if let Some(xs) = xs {
+                    let (xp, g) = xs[c * MANY + k].buf.device_ptr(&stream);
+                    m.x[k] = xp;
+                    guards.push(g);
+                }
+                let (yp, g) = self.unique(y)?.device_ptr_mut(&stream);
+                m.y[k] = yp;
+                guards.push(g);
+            }
+            if most > 0 {
+                let mut cfg = cfg_for(most);
+                cfg.grid_dim.1 = m.count;
+                launch(&m, cfg)?;
+            }
+            // The pointers' guards (event records, when tracking is on) end after the launch.
+            drop(guards);
+        }
+        Ok(())
     }
 
     /// `out = f(x)` elementwise.
@@ -232,6 +274,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         if n == 0 {
             return Ok(Vec::new());
         }
+        HOST_READS.set(HOST_READS.get() + 1);
         self.dev
             .stream
             .clone_dtoh(&t.buf.slice(0..n))
@@ -261,6 +304,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         if idx.len == 0 {
             return Ok(Vec::new());
         }
+        HOST_READS.set(HOST_READS.get() + 1);
         self.dev
             .stream
             .clone_dtoh(&idx.buf.slice(0..idx.len))
@@ -553,36 +597,35 @@ impl<E: CudaFloat> Backend for Cuda<E> {
     where
         CudaTensor<E>: 't,
     {
-        let mut pairs: Vec<_> = pairs.into_iter().collect();
-        for (y, x) in &pairs {
+        let (mut ys, xs): (Vec<&mut CudaTensor<E>>, Vec<&CudaTensor<E>>) =
+            pairs.into_iter().unzip();
+        for (y, x) in ys.iter().zip(&xs) {
             check::same("axpy_many", y.shape, x.shape)?;
-            u32_len(y.shape.len())?;
         }
-        let stream = self.dev.stream.clone();
-        for chunk in pairs.chunks_mut(MANY) {
-            let mut m = Many {
-                count: chunk.len() as u32,
-                ..Many::default()
-            };
-            let mut guards = Vec::with_capacity(2 * MANY);
-            let mut most = 0;
-            for (k, (y, x)) in chunk.iter_mut().enumerate() {
-                let n = y.shape.len();
-                most = most.max(n);
-                m.n[k] = n as u32;
-                let (xp, gx) = x.buf.device_ptr(&stream);
-                let (yp, gy) = self.unique(y)?.device_ptr_mut(&stream);
-                (m.x[k], m.y[k]) = (xp, yp);
-                guards.extend([gx, gy]);
-            }
-            if most > 0 {
-                let mut cfg = cfg_for(most);
-                cfg.grid_dim.1 = m.count;
-                launch!(self, "axpy_many", cfg; &m, &alpha)?;
-            }
-            drop(guards);
-        }
-        Ok(())
+        self.for_many(
+            &mut ys,
+            Some(&xs),
+            |m, cfg| launch!(self, "axpy_many", cfg; m, &alpha),
+        )
+    }
+    fn clip_by_norm<'t>(
+        &self,
+        grads: impl IntoIterator<Item = &'t mut CudaTensor<E>>,
+        max_norm: f64,
+    ) -> Result<CudaTensor<E>>
+    where
+        CudaTensor<E>: 't,
+    {
+        check::max_norm(max_norm)?;
+        let mut grads: Vec<&mut CudaTensor<E>> = grads.into_iter().collect();
+        let squares = self.sum_squares_many(grads.iter().map(|g| &**g))?;
+        // The rate is worked out on the device, from the squared norm there: no read back.
+        self.for_many(
+            &mut grads,
+            None,
+            |m, cfg| launch!(self, "clip_scale_many", cfg; m, squares.buf.as_ref(), &max_norm),
+        )?;
+        Ok(squares)
     }
     fn sum_squares_many<'t>(
         &self,

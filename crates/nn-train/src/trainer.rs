@@ -1,6 +1,6 @@
 //! The book's `Trainer` (`common/trainer.py`): fit, loss log, gradient clipping, plot.
 
-use crate::{clip_grads, Dataset, Shuffle};
+use crate::{Dataset, Shuffle};
 use indicatif::{ProgressBar, ProgressStyle};
 use nn_core::{Backend, Error, Float, NumpyRng, Result, Shape};
 use nn_layers::{Labels, Model};
@@ -187,7 +187,8 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
                 self.model.backward()?;
                 // Shared parameters were merged as backward ran (ParamStore sums by id).
                 if let Some(max) = o.max_grad {
-                    clip_grads(&b, self.model.params_mut(), max)?;
+                    // On the device, read back only when a line is printed.
+                    b.clip_by_norm(self.model.params_mut().grads_mut(), max)?;
                 }
                 self.optimizer.update(&b, self.model.params_mut())?;
                 b.axpy(&mut total, one, &loss)?;
