@@ -320,10 +320,7 @@ pub mod check {
         if start.checked_add(len).is_none_or(|end| end > idx_len) {
             return Err(Error::shape(
                 op,
-                format!(
-                    "range {start}..{} is outside the {idx_len} indices",
-                    start + len
-                ),
+                format!("{len} indices from {start} do not fit in the {idx_len} indices"),
             ));
         }
         Ok(())
@@ -348,9 +345,20 @@ pub mod check {
         Err(Error::invalid(format!("max_norm must be > 0, got {v}")))
     }
 
+    /// The number of elements of a `shape` given by the caller, or an error when that number
+    /// overflows `usize` (where [`Shape::len`] would wrap).
+    pub fn elements(op: &'static str, shape: Shape) -> Result<usize> {
+        shape.rows.checked_mul(shape.cols).ok_or_else(|| {
+            Error::shape(
+                op,
+                format!("{shape} has more elements than a usize can count"),
+            )
+        })
+    }
+
     /// Host data of `len` elements must fill `shape` exactly.
     pub fn host_len(len: usize, shape: Shape) -> Result<()> {
-        if len != shape.len() {
+        if len != elements("from_host", shape)? {
             return Err(Error::shape(
                 "from_host",
                 format!("{len} elements cannot fill {shape}"),

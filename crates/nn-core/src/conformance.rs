@@ -52,6 +52,10 @@ pub fn memory<B: Backend>(b: &B) {
     assert_eq!(b.index_len(&i), 3);
     assert_eq!(b.index_to_host(&i).unwrap(), [3, 0, 2]);
     assert!(b.from_f64(&[1., 2., 3.], Shape::new(2, 2)).is_err());
+    // Shapes whose element count overflows (and would wrap to 0 or 2⁶⁴ − 2) are refused.
+    let half = 1usize << (usize::BITS - 1);
+    assert!(b.from_host(&[], Shape::new(half, 2)).is_err());
+    assert!(b.zeros(Shape::new(usize::MAX, 2)).is_err());
     assert_eq!(b.scalar(&t(b, 1, 1, &[2.5])).unwrap(), 2.5);
     assert!(b.scalar(&x).is_err());
     b.synchronize().unwrap();
@@ -289,6 +293,9 @@ pub fn indexing<B: Backend>(b: &B) {
         &[10., 11., 0., 1.],
     );
     assert!(b.gather_rows(&src, &perm, 3, 2).is_err());
+    // A range whose end overflows is an error too, not an overflow panic.
+    assert!(b.gather_rows(&src, &perm, usize::MAX, 2).is_err());
+    assert!(b.gather_index(&idx(b, &[1]), &perm, 1, usize::MAX).is_err());
     assert!(b.gather_rows(&src, &idx(b, &[4]), 0, 1).is_err());
     let labels = idx(b, &[5, 6, 7, 8]);
     let g = b.gather_index(&labels, &perm, 0, 3).unwrap();

@@ -176,7 +176,8 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         Ok(data(t).to_vec())
     }
     fn zeros(&self, shape: Shape) -> Result<CpuTensor<E>> {
-        Ok(build(shape, |v| v.resize(shape.len(), E::zero())))
+        let n = check::elements("zeros", shape)?;
+        Ok(build(shape, |v| v.resize(n, E::zero())))
     }
     fn shape(&self, t: &CpuTensor<E>) -> Shape {
         t.shape

@@ -281,11 +281,12 @@ impl<E: CudaFloat> Backend for Cuda<E> {
             .map_err(dev_err("copying from the GPU"))
     }
     fn zeros(&self, shape: Shape) -> Result<CudaTensor<E>> {
-        u32_len(shape.len())?;
+        let n = check::elements("zeros", shape)?;
+        u32_len(n)?;
         let buf = self
             .dev
             .stream
-            .alloc_zeros::<E>(shape.len().max(1))
+            .alloc_zeros::<E>(n.max(1))
             .map_err(dev_err("allocating GPU memory"))?;
         Ok(self.tensor(buf, shape))
     }
