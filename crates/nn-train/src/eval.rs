@@ -65,8 +65,13 @@ fn arange_len(start: f64, stop: f64, h: f64) -> usize {
     ((stop - start) / h).ceil().max(0.0) as usize
 }
 
+/// The most points [`decision_boundary`] evaluates: 10⁸ (the book's grid, step 0.001 over the
+/// spiral, is about 4.8 × 10⁶).
+pub const MAX_GRID_POINTS: usize = 100_000_000;
+
 /// Predicts the class on a grid of step `h` over the 2-D inputs of `data`, margin 0.1, as the
-/// book does, in chunks of [`CHUNK_ROWS`] points.
+/// book does, in chunks of [`CHUNK_ROWS`] points. A step that would give more than
+/// [`MAX_GRID_POINTS`] points is an error.
 pub fn decision_boundary<B: Backend, M: Model<B> + ?Sized>(
     model: &mut M,
     data: &Dataset,
@@ -84,7 +89,14 @@ pub fn decision_boundary<B: Backend, M: Model<B> + ?Sized>(
     };
     let ((x0, x1), (y0, y1)) = (range(0), range(1));
     let (nx, ny) = (arange_len(x0, x1, h), arange_len(y0, y1, h));
-    let total = nx * ny;
+    let total = nx
+        .checked_mul(ny)
+        .filter(|&n| n <= MAX_GRID_POINTS)
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "grid step {h:e} gives {nx} × {ny} points, more than {MAX_GRID_POINTS}: use a larger step"
+            ))
+        })?;
     let b = model.backend().clone();
     let mut classes = Vec::with_capacity(total);
     let mut buf = Vec::with_capacity(CHUNK_ROWS * 2);

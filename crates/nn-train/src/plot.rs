@@ -200,6 +200,9 @@ pub fn decision_boundary(path: &Path, b: &Boundary, data: &Dataset) -> Result<()
 
 /// A line chart of named series (the loss curve; the bench report's CPU-against-GPU
 /// crossover), PNG or SVG, with optional y-limits; a legend when there are several series.
+///
+/// Every point must be finite (a NaN or infinite loss is an error, as in training), and
+/// `ylim`, when given, finite with its lower limit below the upper.
 pub fn lines(
     path: &Path,
     x_desc: &str,
@@ -207,6 +210,19 @@ pub fn lines(
     series: &[(String, Vec<(f64, f64)>)],
     ylim: Option<(f64, f64)>,
 ) -> Result<()> {
+    if let Some((name, _)) = series
+        .iter()
+        .find(|(_, v)| v.iter().any(|(x, y)| !(x.is_finite() && y.is_finite())))
+    {
+        return Err(Error::NonFinite(format!("the series {name:?} to plot")));
+    }
+    if let Some((lo, hi)) = ylim {
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return Err(Error::invalid(format!(
+                "ylim must be two finite numbers, the lower first, got ({lo}, {hi})"
+            )));
+        }
+    }
     let pts = series.iter().flat_map(|(_, v)| v.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (
         f64::INFINITY,
@@ -222,6 +238,11 @@ pub fn lines(
     }
     let pad = ((y1 - y0) * 0.05).max(1e-9);
     let (ylo, yhi) = ylim.unwrap_or((y0 - pad, y1 + pad));
+    if !(yhi - ylo).is_finite() || !(x1 - x0).is_finite() {
+        return Err(Error::invalid(format!(
+            "the values to plot span more than an f64 holds: x {x0:e}..{x1:e}, y {ylo:e}..{yhi:e}"
+        )));
+    }
     let legend = series.len() > 1 && font_available();
     macro_rules! draw {
         ($root:expr) => {{
