@@ -14,6 +14,18 @@ pub struct Dataset {
     classes: usize,
 }
 
+/// Every value of `x` (rows of `cols`) must be finite: the error names the first that is not.
+pub(crate) fn finite_rows(x: &[f64], cols: usize) -> Result<()> {
+    match x.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::NonFinite(format!(
+            "x (row {}, column {})",
+            i / cols,
+            i % cols
+        ))),
+    }
+}
+
 impl Dataset {
     /// Inputs `x` (row-major, `cols` per row) with class indices `labels` in `0..classes`.
     pub fn new(x: Vec<f64>, cols: usize, labels: Vec<u32>, classes: usize) -> Result<Self> {
@@ -33,13 +45,7 @@ impl Dataset {
                 format!("x has {rows} rows but t has {}", labels.len()),
             ));
         }
-        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite(format!(
-                "x (row {}, column {})",
-                i / cols,
-                i % cols
-            )));
-        }
+        finite_rows(&x, cols)?;
         if let Some(row) = labels.iter().position(|&l| l as usize >= classes) {
             return Err(Error::LabelOutOfRange {
                 label: labels[row] as usize,

@@ -7,7 +7,8 @@ use nn_layers::Model;
 /// Rows predicted per chunk: bounds memory whatever the number of points.
 pub const CHUNK_ROWS: usize = 1 << 16;
 
-/// The predicted class (`argmax` of the scores) of every row of `x` (`cols` per row).
+/// The predicted class (`argmax` of the scores) of every row of `x` (`cols` per row). Values
+/// that are not finite are an error, not a class argmax picks from NaN scores.
 pub fn predict_classes<B: Backend, M: Model<B> + ?Sized>(
     model: &mut M,
     x: &[f64],
@@ -22,8 +23,15 @@ pub fn predict_classes<B: Backend, M: Model<B> + ?Sized>(
             ),
         ));
     }
+    if !x.len().is_multiple_of(cols) {
+        return Err(Error::shape(
+            "predict_classes",
+            format!("{} values do not make rows of {cols}", x.len()),
+        ));
+    }
+    crate::data::finite_rows(x, cols)?;
     let b = model.backend().clone();
-    let mut out = Vec::with_capacity(x.len() / cols.max(1));
+    let mut out = Vec::with_capacity(x.len() / cols);
     for chunk in x.chunks(CHUNK_ROWS * cols) {
         let t = b.from_f64(chunk, Shape::new(chunk.len() / cols, cols))?;
         let scores = model.predict(&t)?;

@@ -5,7 +5,7 @@ use nn_core::{Backend, Error, NumpyRng, ParamStore, Result, Shape};
 use nn_cpu::Cpu;
 use nn_layers::{Labels, Layer, LossLayer, MatMul, Model, SoftmaxWithLoss, TwoLayerNet};
 use nn_optim::Sgd;
-use nn_train::{clip_grads, remove_duplicate, spiral, Dataset, FitOptions, Output, Trainer};
+use nn_train::{clip_grads, eval, remove_duplicate, spiral, Dataset, FitOptions, Output, Trainer};
 
 type B = Cpu<f64>;
 
@@ -78,6 +78,27 @@ fn data_checks_give_clear_errors() {
     assert_eq!(
         fit_err(&four, &quiet(1, 1)),
         "shape mismatch in fit: t has 4 classes; the model outputs 3"
+    );
+    // Prediction on raw host rows: the same checks, and no class picked from NaN scores.
+    let mut net = trainer(4).into_inner().0;
+    let predict = |net: &mut TwoLayerNet<B>, x: &[f64], cols| {
+        eval::predict_classes(net, x, cols).map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        predict(&mut net, &[0.5, -0.5, 0.0, 1.0], 2).unwrap().len(),
+        2
+    );
+    assert_eq!(
+        predict(&mut net, &[0.0, f64::INFINITY], 2).unwrap_err(),
+        "x (row 0, column 1) contains NaN or infinite values"
+    );
+    assert_eq!(
+        predict(&mut net, &[0.0; 3], 2).unwrap_err(),
+        "shape mismatch in predict_classes: 3 values do not make rows of 2"
+    );
+    assert_eq!(
+        predict(&mut net, &[0.0; 3], 3).unwrap_err(),
+        "shape mismatch in predict_classes: rows of 3 values; the model takes 2"
     );
 }
 
