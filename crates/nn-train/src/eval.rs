@@ -65,7 +65,7 @@ pub struct Boundary {
     pub nx: usize,
     /// Points along y.
     pub ny: usize,
-    /// `ny × nx` classes, row-major (row = y).
+    /// `ny × nx` classes, row-major (row = y): a byte each, so at most 256 classes.
     pub classes: Vec<u8>,
 }
 
@@ -87,6 +87,12 @@ pub fn decision_boundary<B: Backend, M: Model<B> + ?Sized>(
 ) -> Result<Boundary> {
     if data.cols() != 2 {
         return Err(Error::invalid("a decision boundary needs 2-D inputs"));
+    }
+    if model.output_size() > 256 {
+        return Err(Error::invalid(format!(
+            "a decision boundary keeps classes as bytes: at most 256, the model has {}",
+            model.output_size()
+        )));
     }
     if !(h.is_finite() && h > 0.0) {
         return Err(Error::invalid(format!("grid step must be > 0, got {h}")));

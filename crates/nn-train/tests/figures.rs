@@ -50,6 +50,10 @@ fn a_grid_step_too_small_or_not_positive_is_an_error() {
         let e = eval::decision_boundary(&mut model, &data, h).unwrap_err();
         assert!(e.to_string().contains("use a larger step"), "{e}");
     }
+    // Classes are kept as bytes: a model with more than 256 is refused, not wrapped.
+    let mut wide = TwoLayerNet::new(&Cpu::<f32>::new(), 2, 4, 257, &mut rng).unwrap();
+    let e = eval::decision_boundary(&mut wide, &data, 0.1).unwrap_err();
+    assert!(e.to_string().contains("at most 256"), "{e}");
     for h in [0.0, -0.1, f64::NAN, f64::INFINITY] {
         assert!(matches!(
             eval::decision_boundary(&mut model, &data, h),
