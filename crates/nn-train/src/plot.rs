@@ -170,6 +170,24 @@ pub fn decision_boundary(path: &Path, b: &Boundary, data: &Dataset) -> Result<()
     if b.nx == 0 || b.ny == 0 {
         return Err(Error::Empty("the decision-boundary grid".into()));
     }
+    // A `Boundary` has public fields: one built by hand must still describe its grid.
+    if b.nx.checked_mul(b.ny) != Some(b.classes.len()) {
+        return Err(Error::shape(
+            "plot::decision_boundary",
+            format!(
+                "{} classes for a grid of {} × {} points",
+                b.classes.len(),
+                b.nx,
+                b.ny
+            ),
+        ));
+    }
+    if !(b.h.is_finite() && b.h > 0.0 && b.x_min.is_finite() && b.y_min.is_finite()) {
+        return Err(Error::invalid(format!(
+            "grid origin ({}, {}) and step {} must be finite, the step > 0",
+            b.x_min, b.y_min, b.h
+        )));
+    }
     let (w, h) = SIZE;
     let (span_x, span_y) = (b.nx as f64 * b.h, b.ny as f64 * b.h);
     let to_px = |x: f64, y: f64| {

@@ -112,5 +112,38 @@ fn what_cannot_be_drawn_is_an_error_and_writes_nothing() {
         refused(&[0.5], Some((-1e308, 1e308))),
         Error::InvalidArgument(_)
     ));
+    // A hand-built grid must hold one class per point, from a finite origin and step.
+    let data = spiral::load_data(1984);
+    let grid = eval::Boundary {
+        x_min: -1.0,
+        y_min: -1.0,
+        h: 0.5,
+        nx: 4,
+        ny: 4,
+        classes: vec![0; 16],
+    };
+    let b = dir.path().join("boundary.png");
+    for bad in [
+        eval::Boundary {
+            classes: vec![0; 15],
+            ..grid.clone()
+        },
+        eval::Boundary {
+            nx: 0,
+            ..grid.clone()
+        },
+        eval::Boundary {
+            h: 0.0,
+            ..grid.clone()
+        },
+        eval::Boundary {
+            x_min: f64::NAN,
+            ..grid.clone()
+        },
+    ] {
+        assert!(plot::decision_boundary(&b, &bad, &data).is_err(), "{bad:?}");
+    }
     assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
+    plot::decision_boundary(&b, &grid, &data).unwrap();
+    assert_eq!(files(dir.path()), ["boundary.png"]);
 }
