@@ -409,6 +409,65 @@ fn axpy_row<E: Float>(c: &mut [E], a: E, b: &[E]) {
 mod tests {
     use super::*;
 
+    /// `op(a) · op(b)` of integer-valued `m × k` and `k × n` matrices against the definition,
+    /// for every transpose case and each start (zero, accumulate, bias), compared exactly
+    /// (every sum is an integer or a half well inside `E`'s mantissa).
+    fn check_against_definition<E: Float>(m: usize, n: usize, k: usize) {
+        let a: Vec<E> = (0..m * k).map(|i| E::of((i % 7) as f64 - 3.0)).collect();
+        let b: Vec<E> = (0..k * n).map(|i| E::of((i % 5) as f64 * 0.5)).collect();
+        let want: Vec<E> = (0..m * n)
+            .map(|ij| {
+                let dot: f64 = (0..k)
+                    .map(|p| a[ij / n * k + p].f64() * b[p * n + ij % n].f64())
+                    .sum();
+                E::of(dot)
+            })
+            .collect();
+        let at: Vec<E> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+        let bt: Vec<E> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let oa = if ta {
+                Operand {
+                    data: &at,
+                    cols: m,
+                    t: true,
+                }
+            } else {
+                Operand {
+                    data: &a,
+                    cols: k,
+                    t: false,
+                }
+            };
+            let ob = if tb {
+                Operand {
+                    data: &bt,
+                    cols: k,
+                    t: true,
+                }
+            } else {
+                Operand {
+                    data: &b,
+                    cols: n,
+                    t: false,
+                }
+            };
+            let case = format!("{m}x{n}x{k} ta={ta} tb={tb}");
+            let mut out = vec![E::of(f64::NAN); m * n];
+            matmul(m, n, k, oa, ob, &mut out);
+            assert_eq!(out, want, "{case}");
+            let mut acc = vec![E::one(); m * n];
+            matmul_acc(m, n, k, oa, ob, &mut acc);
+            let plus_one: Vec<E> = want.iter().map(|&w| w + E::one()).collect();
+            assert_eq!(acc, plus_one, "accumulating {case}");
+            let bias: Vec<E> = (0..n).map(|j| E::of(j as f64 - 2.5)).collect();
+            let mut biased = vec![E::of(f64::NAN); m * n];
+            matmul_bias(m, n, k, oa, ob, &bias, &mut biased);
+            let with_bias: Vec<E> = (0..m * n).map(|ij| want[ij] + bias[ij % n]).collect();
+            assert_eq!(biased, with_bias, "with a bias {case}");
+        }
+    }
+
     /// Every transpose case, small and large, against the definition. With
     /// `NN_EXPECT_KERNEL=fma` this also asserts that the AVX2 fallback is the path taken:
     /// `cargo xtask check-fallback` runs it under valgrind, whose CPU has no AVX-512, to show
@@ -428,52 +487,21 @@ mod tests {
             (130, 110, 120),
             (40, 40, 40),
         ] {
-            let a: Vec<f64> = (0..m * k).map(|i| (i % 7) as f64 - 3.0).collect();
-            let b: Vec<f64> = (0..k * n).map(|i| (i % 5) as f64 * 0.5).collect();
-            let want: Vec<f64> = (0..m * n)
-                .map(|ij| (0..k).map(|p| a[ij / n * k + p] * b[p * n + ij % n]).sum())
-                .collect();
-            let at: Vec<f64> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
-            let bt: Vec<f64> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
-            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                let oa = if ta {
-                    Operand {
-                        data: &at,
-                        cols: m,
-                        t: true,
-                    }
-                } else {
-                    Operand {
-                        data: &a,
-                        cols: k,
-                        t: false,
-                    }
-                };
-                let ob = if tb {
-                    Operand {
-                        data: &bt,
-                        cols: k,
-                        t: true,
-                    }
-                } else {
-                    Operand {
-                        data: &b,
-                        cols: n,
-                        t: false,
-                    }
-                };
-                let mut out = vec![f64::NAN; m * n];
-                matmul(m, n, k, oa, ob, &mut out);
-                assert_eq!(out, want, "{m}x{n}x{k} ta={ta} tb={tb}");
-                let mut acc = vec![1.0; m * n];
-                matmul_acc(m, n, k, oa, ob, &mut acc);
-                let plus_one: Vec<f64> = want.iter().map(|w| w + 1.0).collect();
-                assert_eq!(acc, plus_one, "accumulating {m}x{n}x{k} ta={ta} tb={tb}");
-                let bias: Vec<f64> = (0..n).map(|j| j as f64 - 2.5).collect();
-                let mut biased = vec![f64::NAN; m * n];
-                matmul_bias(m, n, k, oa, ob, &bias, &mut biased);
-                let with_bias: Vec<f64> = (0..m * n).map(|ij| want[ij] + bias[ij % n]).collect();
-                assert_eq!(biased, with_bias, "with a bias {m}x{n}x{k} ta={ta} tb={tb}");
+            check_against_definition::<f64>(m, n, k);
+        }
+    }
+
+    /// The small-product paths over every output width up to 20 (the constant widths 1 to 16
+    /// and the general loop), row counts around the 4-row blocks, direct and flipped products
+    /// (chosen by shape and transposes), stack and heap transposing copies; in f32 and f64.
+    #[test]
+    fn every_small_shape_agrees_with_the_definition() {
+        for m in 1..=20 {
+            for n in 1..=20 {
+                for k in [1, 2, 3, 5, 8, 31] {
+                    check_against_definition::<f32>(m, n, k);
+                    check_against_definition::<f64>(m, n, k);
+                }
             }
         }
     }
