@@ -520,6 +520,84 @@ fn large_rows<B: Backend>(b: &B, rows: usize) {
     approx::assert_relative_eq!(got, want, max_relative = sum_tol);
 }
 
+/// The row-wise ops at every width from 1 to 20 columns (backends specialise narrow rows:
+/// the CPU compiles widths up to 16 as constants) and row counts around their blocks (1, 4, 5,
+/// 67: the CPU takes the labels' logarithms in blocks of 64 and of 8): softmax, softmax with
+/// its loss and backward, bias add, column sums, argmax and row gathers, against a direct f64
+/// computation. The loss is a sum over the rows, so its tolerance is 4 times the element's
+/// (relative, and absolute for losses near 0).
+pub fn widths<B: Backend>(b: &B) {
+    for cols in 1..=20 {
+        for rows in [1, 4, 5, 67] {
+            let zv: Vec<f64> = ints(rows * cols, cols).iter().map(|v| v / 4.).collect();
+            let z = t(b, rows, cols, &zv);
+            let lv: Vec<u32> = (0..rows).map(|r| ((r * 7 + cols) % cols) as u32).collect();
+            let labels = idx(b, &lv);
+            let row = |r: usize| &zv[r * cols..(r + 1) * cols];
+            let mut p = Vec::with_capacity(rows * cols);
+            let mut loss = 0.;
+            for r in 0..rows {
+                let m = row(r).iter().cloned().fold(f64::MIN, f64::max);
+                let e: Vec<f64> = row(r).iter().map(|v| (v - m).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                p.extend(e.iter().map(|v| v / sum));
+                loss -= (p[r * cols + lv[r] as usize] + 1e-7).ln();
+            }
+            let shape = (rows, cols);
+            close(b, &b.softmax(&z).unwrap(), shape, &p);
+            let (y, l) = b.softmax_cross_entropy(&z, &labels).unwrap();
+            close(b, &y, shape, &p);
+            approx::assert_relative_eq!(
+                b.scalar(&l).unwrap(),
+                loss / rows as f64,
+                max_relative = 4. * tol::<B>(),
+                // One column: the loss is -ln(1 + 1e-7), and 1 + 1e-7 rounds to 1 + 2⁻²³ in f32.
+                epsilon = 4. * tol::<B>()
+            );
+            let want: Vec<f64> = (0..rows * cols)
+                .map(|i| {
+                    let hit = lv[i / cols] as usize == i % cols;
+                    (p[i] - if hit { 1. } else { 0. }) / rows as f64
+                })
+                .collect();
+            let dx = b
+                .softmax_cross_entropy_backward(&y, &labels, B::Elem::of(1.))
+                .unwrap();
+            close(b, &dx, shape, &want);
+            let biasv: Vec<f64> = (0..cols).map(|j| j as f64 - 2.5).collect();
+            let want: Vec<f64> = zv
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v + biasv[i % cols])
+                .collect();
+            close(
+                b,
+                &b.add_row(&z, &t(b, 1, cols, &biasv)).unwrap(),
+                shape,
+                &want,
+            );
+            let want: Vec<f64> = (0..cols)
+                .map(|j| (0..rows).map(|r| zv[r * cols + j]).sum())
+                .collect();
+            close(b, &b.sum_rows(&z).unwrap(), (1, cols), &want);
+            let argmax: Vec<u32> = (0..rows)
+                .map(|r| (1..cols).fold(0, |m, j| if row(r)[j] > row(r)[m] { j } else { m }) as u32)
+                .collect();
+            assert_eq!(
+                b.index_to_host(&b.argmax_rows(&z).unwrap()).unwrap(),
+                argmax
+            );
+            let perm: Vec<u32> = (0..rows as u32).rev().collect();
+            let want: Vec<f64> = perm
+                .iter()
+                .flat_map(|&r| row(r as usize).to_vec())
+                .collect();
+            let g = b.gather_rows(&z, &idx(b, &perm), 0, rows).unwrap();
+            close(b, &g, shape, &want);
+        }
+    }
+}
+
 /// Runs the suite as `#[test]`s, one per group of ops, for a backend made by `$make`
 /// (a closure returning `Option<B>`; `None` skips, with a printed notice).
 #[macro_export]
@@ -529,7 +607,7 @@ macro_rules! conformance_tests {
             #[allow(unused_imports)]
             use super::*;
             $crate::conformance_tests!(@each $make;
-                memory, matmul, bias, activations, losses, updates, indexing, large);
+                memory, matmul, bias, activations, losses, updates, indexing, widths, large);
         }
     };
     (@each $make:expr; $($op:ident),*) => {
