@@ -1,7 +1,9 @@
 //! Training steps, CPU against GPU:
 //! - `spiral_epoch/{cpu_f32,cpu_f64,cuda_f32}`: one epoch of the book's spiral run (10 iterations
 //!   of batch 30, hidden 10: gather, forward, backward, SGD), loss read back once per epoch;
-//! - `mlp_step/{cpu_f32,cuda_f32}`: 784→1024 (sigmoid)→10, softmax cross-entropy, batch 256, SGD;
+//! - `mlp_step/{cpu_f32,cuda_f32}`: 784→1024 (sigmoid)→10, softmax cross-entropy, batch 256, SGD,
+//!   one step and its loss read back per iteration (on a GPU, a step's latency; the
+//!   `spiral_timing --net mlp` example times back-to-back steps, as `gpu_peers.py` does PyTorch's);
 //! - `two_layer_step/{cpu,cuda}/H`: 2→H→3 at batch 256, H from 10 to 4096, to show where the GPU
 //!   starts to win.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -42,8 +44,9 @@ impl<B: Backend> Setup<B> {
         let mut total = b.zeros(Shape::scalar()).unwrap();
         for i in 0..iters {
             let s = (i * batch) % (self.rows - batch + 1);
-            let bx = b.gather_rows(&self.x, &self.perm, s, batch).unwrap();
-            let bt = b.gather_index(&self.t, &self.perm, s, batch).unwrap();
+            let (bx, bt) = b
+                .gather_batch(&self.x, &self.t, &self.perm, s, batch)
+                .unwrap();
             let loss = self.net.forward(&bx, Labels::Index(&bt)).unwrap();
             self.net.backward().unwrap();
             self.sgd.update(b, self.net.params_mut()).unwrap();

@@ -1,21 +1,38 @@
-//! The book's training step on the spiral, timed as the least of many runs: on a shared or
-//! virtual machine the mean moves with the host's load, while the quietest run shows what the
-//! code costs. Prints µs per iteration (gather, forward, backward, SGD, loss summed on the
-//! device), next to which `cargo bench --bench train_step -- spiral_epoch` gives criterion's mean.
+//! A training step timed as the least of many runs: on a shared or virtual machine the mean
+//! moves with the host's load, while the quietest run shows what the code costs. Prints µs per
+//! iteration (batch gather, forward, backward, SGD, loss summed on the device, as in
+//! `Trainer::fit`); each run's steps are queued back to back and the loss is read once at its
+//! end, which on a GPU waits for them all.
+//!
+//! - `--net spiral` (default): the book's step, batch 30 of the 300 spiral points, 2→10→3,
+//!   SGD lr 1. `cargo bench --bench train_step -- spiral_epoch` gives criterion's mean.
+//! - `--net mlp`: 784→1024 (sigmoid)→10 at batch 256 over 1 024 random rows, SGD lr 0.1: the
+//!   step `benches/gpu_peers.py` times in PyTorch eager, timed the same way (the least of
+//!   rounds of back-to-back steps, one wait per round).
 //!
 //! ```text
 //! cargo run --release --example spiral_timing -- --dtype f64 --runs 200 --iters 1000
+//! cargo run --release --features cuda --example spiral_timing -- --backend cuda --net mlp --runs 7 --iters 200
 //! ```
 mod common;
 
 use anyhow::{ensure, Result};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use common::{BackendKind, Dtype};
 use nn::prelude::*;
 use std::time::Instant;
 
+/// The network and data a step trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Net {
+    /// The book's spiral: 2→10→3, batch 30, SGD lr 1.
+    Spiral,
+    /// 784→1024→10, batch 256 over 1 024 random rows, SGD lr 0.1.
+    Mlp,
+}
+
 #[derive(Parser, Debug)]
-#[command(about = "Least time per spiral training iteration over many runs")]
+#[command(about = "Least time per training iteration over many runs")]
 struct Cli {
     /// Compute precision.
     #[arg(long, value_enum, default_value_t = Dtype::F32)]
@@ -23,22 +40,63 @@ struct Cli {
     /// Device.
     #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
     backend: BackendKind,
+    /// The step to time.
+    #[arg(long, value_enum, default_value_t = Net::Spiral)]
+    net: Net,
     /// Timed runs; the least is reported.
     #[arg(long, default_value_t = 200)]
     runs: usize,
-    /// Training iterations per run (batch 30 of the 300 spiral points, hidden 10, SGD lr 1).
+    /// Training iterations per run.
     #[arg(long, default_value_t = 1000)]
     iters: usize,
 }
 
+/// A data set on the host, the layer sizes, the batch and the learning rate of a `Net`.
+struct Task {
+    x: Vec<f64>,
+    labels: Vec<u32>,
+    sizes: (usize, usize, usize),
+    batch: usize,
+    lr: f64,
+}
+
+impl Task {
+    fn new(net: Net, rng: &mut NumpyRng) -> Task {
+        match net {
+            Net::Spiral => {
+                let data = spiral::load_data_from(rng);
+                Task {
+                    x: data.x().to_vec(),
+                    labels: data.labels().to_vec(),
+                    sizes: (2, 10, 3),
+                    batch: 30,
+                    lr: 1.0,
+                }
+            }
+            Net::Mlp => {
+                let rows = 1024;
+                Task {
+                    x: rng.randn_vec(rows * 784),
+                    labels: (0..rows as u32).map(|i| i % 10).collect(),
+                    sizes: (784, 1024, 10),
+                    batch: 256,
+                    lr: 0.1,
+                }
+            }
+        }
+    }
+}
+
 /// The least and the median seconds per iteration over `runs` runs of `iters` iterations.
-fn time<B: Backend>(b: B, runs: usize, iters: usize) -> Result<(f64, f64)> {
+fn time<B: Backend>(b: B, net: Net, runs: usize, iters: usize) -> Result<(f64, f64)> {
     let mut rng = NumpyRng::new(1984);
-    let data = spiral::load_data_from(&mut rng);
-    let mut model = TwoLayerNet::new(&b, 2, 10, 3, &mut rng)?;
-    let mut sgd = Sgd::new(1.0)?;
-    let dev = data.to_device(&b)?;
-    let (rows, batch) = (data.len(), 30);
+    let task = Task::new(net, &mut rng);
+    let (input, hidden, output) = task.sizes;
+    let mut model = TwoLayerNet::new(&b, input, hidden, output, &mut rng)?;
+    let mut sgd = Sgd::new(task.lr)?;
+    let (rows, batch) = (task.labels.len(), task.batch);
+    let x = b.from_f64(&task.x, Shape::new(rows, input))?;
+    let t = b.index_from_host(&task.labels)?;
     let perm: Vec<u32> = rng.permutation(rows).iter().map(|&i| i as u32).collect();
     let perm = b.index_from_host(&perm)?;
     let mut per_iter = Vec::with_capacity(runs);
@@ -47,8 +105,7 @@ fn time<B: Backend>(b: B, runs: usize, iters: usize) -> Result<(f64, f64)> {
         let mut total = b.zeros(Shape::scalar())?;
         for i in 0..iters {
             let s = (i % (rows / batch)) * batch;
-            let bx = b.gather_rows(&dev.x, &perm, s, batch)?;
-            let bt = b.gather_index(&dev.t, &perm, s, batch)?;
+            let (bx, bt) = b.gather_batch(&x, &t, &perm, s, batch)?;
             let loss = model.forward(&bx, Labels::Index(&bt))?;
             model.backward()?;
             sgd.update(&b, model.params_mut())?;
@@ -68,9 +125,15 @@ fn main() -> Result<()> {
         cli.runs > 0 && cli.iters > 0,
         "--runs and --iters must be at least 1"
     );
-    let (best, median) = dispatch!(cli.backend, cli.dtype, |b| time(b, cli.runs, cli.iters)?);
+    let (best, median) = dispatch!(cli.backend, cli.dtype, |b| time(
+        b, cli.net, cli.runs, cli.iters
+    )?);
     say!(
-        "spiral step, {} {}: least {:.3} µs per iteration, median {:.3} µs ({} runs of {} iterations)",
+        "{} step, {} {}: least {:.3} µs per iteration, median {:.3} µs ({} runs of {} iterations)",
+        match cli.net {
+            Net::Spiral => "spiral",
+            Net::Mlp => "mlp (784-1024-10, batch 256)",
+        },
         match cli.backend {
             BackendKind::Cpu => "cpu",
             BackendKind::Cuda => "cuda",

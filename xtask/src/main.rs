@@ -104,10 +104,10 @@ export LD_LIBRARY_PATH="${libs}:${LD_LIBRARY_PATH:-}"
 # the same steps at sizes a CPU emulation finishes, to check this script before a GPU runs it.
 if [ -n "${NN_BUNDLE_EMU:-}" ]; then
   export LD_LIBRARY_PATH="${NN_BUNDLE_EMU}:${LD_LIBRARY_PATH}" NN_REQUIRE_EMU=1
-  n=256; bench_filter='cuda(_f32|/(10|64|256))$'
+  n=256; bench_filter='cuda(_f32|/(10|64|256))$'; mlp_runs=(--runs 1 --iters 2)
 else
   export NN_REQUIRE_GPU=1
-  n=4096; bench_filter=cuda
+  n=4096; bench_filter=cuda; mlp_runs=(--runs 7 --iters 200)
 fi
 status=0
 step() { local limit=$1; shift; echo "== $* (limit ${limit}s)"; timeout "$limit" "$@" || { echo "!! failed ($?): $*"; status=1; }; }
@@ -117,6 +117,9 @@ step 60 ./examples/gpu_matmul --n "$n"
 for b in cuda cpu; do
   for d in f32 f64; do step 60 ./examples/spiral_timing --backend "$b" --dtype "$d" --runs 20 --iters 1000; done
 done
+# The MLP step as gpu_peers.py times PyTorch's: the least of 7 rounds of 200 back-to-back steps.
+step 120 ./examples/spiral_timing --backend cuda --net mlp "${mlp_runs[@]}"
+step 60 ./examples/spiral_timing --backend cpu --net mlp --runs 3 --iters 10
 for e in train_custom_loop train; do
   step 60 bash -c "./examples/$e --backend cuda --no-plot --report '${OUT:-.}/${e}_cuda.json' | tail -3"
 done
