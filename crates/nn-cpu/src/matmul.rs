@@ -409,6 +409,15 @@ fn axpy_row<E: Float>(c: &mut [E], a: E, b: &[E]) {
 mod tests {
     use super::*;
 
+    /// `op(x)` from its stored form: `x` (`cols` wide) or, transposed, `xt` (`rows` wide).
+    fn op<'a, E>(t: bool, x: &'a [E], xt: &'a [E], rows: usize, cols: usize) -> Operand<'a, E> {
+        Operand {
+            data: if t { xt } else { x },
+            cols: if t { rows } else { cols },
+            t,
+        }
+    }
+
     /// `op(a) · op(b)` of integer-valued `m × k` and `k × n` matrices against the definition,
     /// for every transpose case and each start (zero, accumulate, bias), compared exactly
     /// (every sum is an integer or a half well inside `E`'s mantissa).
@@ -426,32 +435,7 @@ mod tests {
         let at: Vec<E> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
         let bt: Vec<E> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-            let oa = if ta {
-                Operand {
-                    data: &at,
-                    cols: m,
-                    t: true,
-                }
-            } else {
-                Operand {
-                    data: &a,
-                    cols: k,
-                    t: false,
-                }
-            };
-            let ob = if tb {
-                Operand {
-                    data: &bt,
-                    cols: k,
-                    t: true,
-                }
-            } else {
-                Operand {
-                    data: &b,
-                    cols: n,
-                    t: false,
-                }
-            };
+            let (oa, ob) = (op(ta, &a, &at, m, k), op(tb, &b, &bt, k, n));
             let case = format!("{m}x{n}x{k} ta={ta} tb={tb}");
             let mut out = vec![E::of(f64::NAN); m * n];
             matmul(m, n, k, oa, ob, &mut out);
