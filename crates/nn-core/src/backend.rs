@@ -337,6 +337,15 @@ pub mod check {
         Ok(())
     }
 
+    /// Rows to take a maximum over must have at least one column (NumPy's `argmax` of an
+    /// empty sequence is an error too).
+    pub fn row_width(op: &'static str, x: Shape) -> Result<()> {
+        if x.cols == 0 && x.rows > 0 {
+            return Err(Error::Empty(format!("{op}: rows of {x}")));
+        }
+        Ok(())
+    }
+
     /// A clipping threshold must be a finite number above 0.
     pub fn max_norm(v: f64) -> Result<()> {
         if v.is_finite() && v > 0.0 {

@@ -599,6 +599,68 @@ pub fn widths<B: Backend>(b: &B) {
     }
 }
 
+/// Tensors without elements (`0 × n`, `n × 0`, `0 × 0`): every op either gives the empty
+/// result its shapes imply or, where NumPy has no answer (the argmax of an empty row, the loss
+/// of an empty batch), an error; none panics.
+pub fn empty<B: Backend>(b: &B) {
+    let one = B::Elem::of(1.);
+    for (rows, cols) in [(0, 3), (3, 0), (0, 0)] {
+        let s = Shape::new(rows, cols);
+        let x = b.zeros(s).unwrap();
+        assert_eq!(b.shape(&x), s);
+        assert!(b.to_host(&x).unwrap().is_empty());
+        let x = b.from_host(&[], s).unwrap();
+        let row = b.zeros(Shape::row(cols)).unwrap();
+        close(b, &b.add_row(&x, &row).unwrap(), (rows, cols), &[]);
+        close(b, &b.mul(&x, &x).unwrap(), (rows, cols), &[]);
+        close(b, &b.sum_rows(&x).unwrap(), (1, cols), &vec![0.; cols]);
+        close(b, &b.sigmoid(&x).unwrap(), (rows, cols), &[]);
+        close(b, &b.sigmoid_backward(&x, &x).unwrap(), (rows, cols), &[]);
+        close(b, &b.relu(&x).unwrap(), (rows, cols), &[]);
+        close(b, &b.relu_backward(&x, &x).unwrap(), (rows, cols), &[]);
+        close(b, &b.softmax(&x).unwrap(), (rows, cols), &[]);
+        close(b, &b.sum_squares(&x).unwrap(), (1, 1), &[0.]);
+        let mut y = b.zeros(s).unwrap();
+        b.axpy(&mut y, one, &x).unwrap();
+        b.axpby(&mut y, one, &x, one).unwrap();
+        b.scale(&mut y, one).unwrap();
+        b.lerp(&mut y, &x, one).unwrap();
+        b.lerp_square(&mut y, &x, one).unwrap();
+        b.add_square(&mut y, &x, one).unwrap();
+        b.adaptive_step(&mut y, &x, &x, one, one).unwrap();
+        close(b, &y, (rows, cols), &[]);
+        let labels = idx(b, &vec![0; rows]);
+        assert!(b.softmax_cross_entropy(&x, &labels).is_err());
+        assert!(b.scalar(&x).is_err());
+        let argmax = b.argmax_rows(&x);
+        if rows > 0 {
+            assert!(argmax.is_err(), "argmax of empty rows");
+        } else {
+            assert_eq!(b.index_len(&argmax.unwrap()), 0);
+        }
+        // Products with an empty side: (rows × cols) · (cols × 2) and its transposes.
+        let w = b.zeros(Shape::new(cols, 2)).unwrap();
+        close(
+            b,
+            &b.matmul(&x, false, &w, false).unwrap(),
+            (rows, 2),
+            &vec![0.; rows * 2],
+        );
+        let xt = b.zeros(s.t()).unwrap();
+        close(
+            b,
+            &b.matmul(&xt, true, &w, false).unwrap(),
+            (rows, 2),
+            &vec![0.; rows * 2],
+        );
+    }
+    let none = idx(b, &[]);
+    let src = b.zeros(Shape::new(2, 3)).unwrap();
+    close(b, &b.gather_rows(&src, &none, 0, 0).unwrap(), (0, 3), &[]);
+    let (bx, bt) = b.gather_batch(&src, &idx(b, &[0, 1]), &none, 0, 0).unwrap();
+    assert_eq!((b.shape(&bx), b.index_len(&bt)), (Shape::new(0, 3), 0));
+}
+
 /// Runs the suite as `#[test]`s, one per group of ops, for a backend made by `$make`
 /// (a closure returning `Option<B>`; `None` skips, with a printed notice).
 #[macro_export]
@@ -608,7 +670,7 @@ macro_rules! conformance_tests {
             #[allow(unused_imports)]
             use super::*;
             $crate::conformance_tests!(@each $make;
-                memory, matmul, bias, activations, losses, updates, indexing, widths, large);
+                memory, matmul, bias, activations, losses, updates, indexing, empty, widths, large);
         }
     };
     (@each $make:expr; $($op:ident),*) => {

@@ -235,8 +235,11 @@ impl<E: CpuFloat> Backend for Cpu<E> {
 
     fn sum_rows(&self, a: &CpuTensor<E>) -> Result<CpuTensor<E>> {
         let s = a.shape;
+        if s.is_empty() {
+            return self.zeros(Shape::row(s.cols));
+        }
         Ok(fill_zeroed(Shape::row(s.cols), |acc| {
-            simd::add_rows(data(a), s.cols.max(1), acc)
+            simd::add_rows(data(a), s.cols, acc)
         }))
     }
 
@@ -407,6 +410,7 @@ impl<E: CpuFloat> Backend for Cpu<E> {
 
     fn argmax_rows(&self, x: &CpuTensor<E>) -> Result<CpuIndex> {
         let s = x.shape;
+        check::row_width("argmax_rows", s)?;
         let v = data(x)
             .chunks_exact(s.cols.max(1))
             .map(|row| {

@@ -310,12 +310,21 @@ thread_local! {
     pub(crate) static HOST_READS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
+/// Threads per block of a grid-stride launch.
+const BLOCK: usize = 256;
+/// Blocks per grid-stride launch at most: a grid's threads then step through larger tensors.
+const MAX_BLOCKS: usize = 4096;
+/// The most elements a GPU tensor holds. The kernels index with `u32`, and a grid-stride loop
+/// steps its index one whole grid (`MAX_BLOCKS · BLOCK`) past the last element before it
+/// stops: that step must not wrap past 2³² back into the tensor.
+pub(crate) const MAX_ELEMENTS: usize = u32::MAX as usize - MAX_BLOCKS * BLOCK;
+
 /// Launch shape for `n` independent elements (grid-stride loops inside the kernels).
 pub(crate) fn cfg_for(n: usize) -> LaunchConfig {
-    let blocks = n.div_ceil(256).clamp(1, 4096) as u32;
+    let blocks = n.div_ceil(BLOCK).clamp(1, MAX_BLOCKS) as u32;
     LaunchConfig {
         grid_dim: (blocks, 1, 1),
-        block_dim: (256, 1, 1),
+        block_dim: (BLOCK as u32, 1, 1),
         shared_mem_bytes: 0,
     }
 }

@@ -1,7 +1,7 @@
 //! `Backend` for [`Cuda`]: cuBLAS for products, one kernel launch for every other op.
 
 use crate::device::{
-    cfg_for, dev_err, Cuda, CudaFloat, CudaIndex, CudaTensor, HOST_READS, LAUNCHES,
+    cfg_for, dev_err, Cuda, CudaFloat, CudaIndex, CudaTensor, HOST_READS, LAUNCHES, MAX_ELEMENTS,
 };
 use cudarc::cublas::{sys::cublasOperation_t as Op, GemmConfig};
 use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
@@ -64,9 +64,20 @@ fn gathered_host(src: &CudaIndex, idx: &CudaIndex, start: usize, len: usize) -> 
 }
 
 fn u32_len(n: usize) -> Result<u32> {
-    u32::try_from(n).map_err(|_| {
+    if n > MAX_ELEMENTS {
+        return Err(Error::Unsupported(format!(
+            "tensors of {n} elements on the GPU: at most {MAX_ELEMENTS} (the CUDA kernels \
+             index with u32)"
+        )));
+    }
+    Ok(n as u32)
+}
+
+/// A matrix dimension for cuBLAS, which takes `i32`.
+fn i32_dim(n: usize) -> Result<i32> {
+    i32::try_from(n).map_err(|_| {
         Error::Unsupported(format!(
-            "tensors of {n} elements (the CUDA kernels index with u32)"
+            "a matrix dimension of {n} in a GPU product: cuBLAS takes at most 2³¹ − 1"
         ))
     })
 }
@@ -339,14 +350,14 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let cfg = GemmConfig {
             transa: op(tb),
             transb: op(ta),
-            m: out.cols as i32,
-            n: out.rows as i32,
-            k: k as i32,
+            m: i32_dim(out.cols)?,
+            n: i32_dim(out.rows)?,
+            k: i32_dim(k)?,
             alpha: E::one(),
-            lda: b.shape.cols as i32,
-            ldb: a.shape.cols as i32,
+            lda: i32_dim(b.shape.cols)?,
+            ldb: i32_dim(a.shape.cols)?,
             beta: E::zero(),
-            ldc: out.cols as i32,
+            ldc: i32_dim(out.cols)?,
         };
         // SAFETY: the dimensions and leading dimensions above describe exactly the row-major
         // buffers of a, b and c, whose shapes were checked.
@@ -662,10 +673,10 @@ impl<E: CudaFloat> Backend for Cuda<E> {
     }
     fn argmax_rows(&self, x: &CudaTensor<E>) -> Result<CudaIndex> {
         let s = x.shape;
-        u32_len(s.rows)?;
+        check::row_width("argmax_rows", s)?;
         let mut out = self.alloc_index(s.rows)?;
-        let (r, c) = (s.rows as u32, u32_len(s.cols)?);
-        if s.rows > 0 && s.cols > 0 {
+        let (r, c) = (u32_len(s.rows)?, u32_len(s.cols)?);
+        if s.rows > 0 {
             launch!(self, "argmax_rows", cfg_for(s.rows); x.buf.as_ref(), &mut out, &r, &c)?;
         }
         Ok(self.index(out, s.rows, None, s.cols as u32))
