@@ -7,7 +7,7 @@
 //! ```
 mod common;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 use nn::prelude::*;
 use std::time::Instant;
@@ -15,11 +15,11 @@ use std::time::Instant;
 #[derive(Parser, Debug)]
 #[command(about = "A large matrix product on CPU and GPU")]
 struct Cli {
-    /// Matrix size: (n × n) · (n × n).
-    #[arg(long, default_value_t = 4096)]
+    /// Matrix size: (n × n) · (n × n), at least 1.
+    #[arg(long, default_value_t = 4096, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     n: usize,
-    /// Timed repetitions (after one warm-up).
-    #[arg(long, default_value_t = 5)]
+    /// Timed repetitions (after one warm-up), at least 1.
+    #[arg(long, default_value_t = 5, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     reps: usize,
 }
 
@@ -30,7 +30,7 @@ fn time_matmul<B: Backend>(b: &B, x: &[f64], n: usize, reps: usize) -> Result<(f
     let mut out = b.matmul(&a, false, &c, false)?;
     b.synchronize()?;
     let mut best = f64::INFINITY;
-    for _ in 0..reps.max(1) {
+    for _ in 0..reps {
         let t = Instant::now();
         out = b.matmul(&a, false, &c, false)?;
         b.synchronize()?;
@@ -40,14 +40,28 @@ fn time_matmul<B: Backend>(b: &B, x: &[f64], n: usize, reps: usize) -> Result<(f
     Ok((best, host))
 }
 
+/// The `n × n` input, uniform in [0, 1) from seed 0, made on the host in f64. A size whose
+/// `n × n` does not fit in memory is refused with a message rather than in the allocator.
+fn host_input(n: usize) -> Result<Vec<f64>> {
+    let elements = n
+        .checked_mul(n)
+        .filter(|e| {
+            e.checked_mul(8)
+                .is_some_and(|bytes| bytes <= isize::MAX as usize)
+        })
+        .with_context(|| format!("--n {n}: a {n} × {n} matrix does not fit in memory"))?;
+    let mut x: Vec<f64> = Vec::new();
+    x.try_reserve_exact(elements)
+        .with_context(|| format!("--n {n}: cannot allocate the {n} × {n} input on the host"))?;
+    let mut rng = NumpyRng::new(0);
+    x.extend((0..elements).map(|_| rng.random()));
+    Ok(x)
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    if cli.n == 0 {
-        anyhow::bail!("--n must be at least 1");
-    }
     let n = cli.n;
-    let mut rng = NumpyRng::new(0);
-    let x: Vec<f64> = (0..n * n).map(|_| rng.random()).collect();
+    let x = host_input(n)?;
     let flop = 2.0 * (n as f64).powi(3);
     let (tc, rc) = time_matmul(&Cpu::<f32>::new(), &x, n, cli.reps)?;
     say!(
@@ -84,4 +98,37 @@ fn main() -> Result<()> {
         say!("cuda: not in this build; rebuild with `--features cuda` to compare");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_repetitions_below_one_are_refused() {
+        for args in [["--n", "0"], ["--reps", "0"], ["--n", "-3"]] {
+            let parsed = Cli::try_parse_from(["gpu_matmul", args[0], args[1]]);
+            assert!(parsed.is_err(), "{args:?} was accepted");
+        }
+        let cli = Cli::try_parse_from(["gpu_matmul", "--n", "7", "--reps", "2"]).unwrap();
+        assert_eq!((cli.n, cli.reps), (7, 2));
+    }
+
+    #[test]
+    fn an_input_too_large_for_memory_is_an_error() {
+        for n in [1usize << 32, 1 << 31, usize::MAX] {
+            let err = host_input(n).unwrap_err().to_string();
+            assert!(err.contains("does not fit in memory"), "n = {n}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_input_is_numpy_seed_0() {
+        let x = host_input(2).unwrap();
+        let mut rng = NumpyRng::new(0);
+        let want: Vec<f64> = (0..4).map(|_| rng.random()).collect();
+        assert_eq!(x, want);
+        // np.random.seed(0); np.random.rand() == 0.5488135039273248
+        assert_eq!(x[0], 0.5488135039273248);
+    }
 }
