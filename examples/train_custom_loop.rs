@@ -214,6 +214,13 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("output directory"));
+        // --save and --report name files: a directory is refused before training, not after.
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        for flag in ["--save", "--report"] {
+            let err = args(&[flag, d]).check().unwrap_err().to_string();
+            assert!(err.contains("is a directory"), "{flag} {d}: {err}");
+        }
     }
 
     #[test]

@@ -182,6 +182,9 @@ impl TrainArgs {
             writable_dir(&self.out)?;
         }
         for file in [&self.report, &self.save].into_iter().flatten() {
+            if file.is_dir() {
+                bail!("{} is a directory: give a file name", file.display());
+            }
             let dir = file.parent().filter(|p| !p.as_os_str().is_empty());
             writable_dir(dir.unwrap_or(Path::new(".")))?;
         }

@@ -324,3 +324,22 @@ fn atomic_writes_replace_whole_files_with_normal_permissions() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     assert!(nn_train::io::write_atomic(&dir.path().join("missing/f.bin"), b"x").is_err());
 }
+
+#[test]
+fn a_directory_is_not_a_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("figures");
+    std::fs::create_dir(&sub).unwrap();
+    let err = nn_train::io::write_atomic(&sub, b"x")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is a directory"), "{err}");
+    let err = nn_train::io::render_atomic(&sub, |_| panic!("rendered into a directory"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is a directory"), "{err}");
+    // Nothing was written, and the directory is still a directory.
+    assert!(sub.is_dir());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    assert_eq!(std::fs::read_dir(&sub).unwrap().count(), 0);
+}
