@@ -54,7 +54,15 @@ fn host_params<B: Backend>(m: &TwoLayerNet<B>) -> Result<Vec<f64>> {
     Ok(v)
 }
 
+/// The walk-through takes no options; parsing still answers `--help` and refuses stray ones.
+#[derive(clap::Parser, Debug)]
+#[command(
+    about = "Section 1.5.1: f64 against f32 training, weights stored as f16/f32/f64 (Markdown on stdout)"
+)]
+struct Cli {}
+
 fn main() -> Result<()> {
+    <Cli as clap::Parser>::parse();
     let seed = 1984;
     let data = spiral::load_data(seed);
     say!("## Sizes of the floating-point types\n");
