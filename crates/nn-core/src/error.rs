@@ -56,12 +56,16 @@ pub enum Error {
     #[error("unsupported: {0}")]
     Unsupported(String),
     /// A file that could not be read or written.
-    #[error("{path}: {source}")]
+    ///
+    /// The OS's message is part of this error's own text, so it is not also given as
+    /// [`source`](std::error::Error::source) (which would print it twice in a chain of
+    /// causes, as `anyhow` shows them).
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// What the OS said.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file whose contents are corrupt or do not match the model.
     #[error("{path}: {detail}")]

@@ -52,7 +52,7 @@ pub fn font_available() -> bool {
 fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Io {
         path: path.to_path_buf(),
-        source: std::io::Error::other(format!("drawing failed: {e}")),
+        error: std::io::Error::other(format!("drawing failed: {e}")),
     }
 }
 

@@ -126,9 +126,9 @@ pub fn save_params<B: Backend, M: Model<B> + ?Sized>(
 /// model's parameters, with their shapes; otherwise a [`Error::Format`] names what differs and
 /// the model is unchanged. Returns the file's storage dtype.
 pub fn load_params<B: Backend, M: Model<B> + ?Sized>(model: &mut M, path: &Path) -> Result<DType> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+    let bytes = std::fs::read(path).map_err(|error| Error::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| format_err(path, format!("not a valid safetensors file: {e}")))?;

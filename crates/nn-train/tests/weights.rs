@@ -116,6 +116,9 @@ fn bad_files_give_clear_errors_and_leave_the_model_unchanged() {
     let mut m = net(3, 4);
     let missing = load_params(&mut m, &d.join("nope.safetensors")).unwrap_err();
     assert!(matches!(missing, Error::Io { .. }), "{missing}");
+    // The OS's reason is in the message once: not repeated as a cause in an error chain.
+    assert!(missing.to_string().contains("No such file"), "{missing}");
+    assert!(std::error::Error::source(&missing).is_none());
     assert!(msg(&good[..good.len() - 5]).contains("not a valid safetensors file"));
     assert!(msg(&good[..4]).contains("not a valid safetensors file"));
     assert!(msg(b"random bytes that are not a weight file at all")
