@@ -172,7 +172,9 @@ fn bundle() {
                     .rsplit_once('-')
                     .map_or(name.clone(), |(n, _)| n.to_string()),
             };
-            std::fs::copy(&exe, dir.join(sub).join(&short)).expect("copy binary");
+            let to = dir.join(sub).join(&short);
+            std::fs::copy(&exe, &to).expect("copy binary");
+            strip_debug_info(&to);
             eprintln!("bundled {sub}/{short}");
         }
     }
@@ -184,7 +186,52 @@ fn bundle() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&run_sh, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
-    eprintln!("bundle/ ready: copy it to the GPU machine and run bundle/run.sh");
+    let size = dir_size(dir);
+    eprintln!(
+        "bundle/ ready ({:.1} MiB): copy it to the GPU machine and run bundle/run.sh",
+        size as f64 / MIB
+    );
+    if size as f64 > BUNDLE_LIMIT_MIB * MIB {
+        eprintln!(
+            "xtask: bundle/ is over {BUNDLE_LIMIT_MIB} MiB, more than the device tool carries \
+             (64 MiB with the working tree)"
+        );
+        exit(1);
+    }
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+/// The most `bundle/` may hold: the device tool carries 64 MiB, the working tree included.
+const BUNDLE_LIMIT_MIB: f64 = 60.0;
+
+/// Drops the debug information from a bundled binary (the release profile keeps line tables,
+/// which make the bundle ten times larger); the symbols stay, so backtraces still name
+/// functions. Without binutils' `strip` the binary stays as it is, with a warning.
+fn strip_debug_info(path: &Path) {
+    match Command::new("strip")
+        .arg("--strip-debug")
+        .arg(path)
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        other => eprintln!(
+            "xtask: could not strip {} ({other:?}); it keeps its debug information",
+            path.display()
+        ),
+    }
+}
+
+/// Bytes in the files under `dir`.
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
 }
 
 /// Runs the nn-cpu unit tests (products, and the dispatched element-wise loops, exp and ln)
