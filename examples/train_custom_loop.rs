@@ -242,6 +242,18 @@ mod tests {
         assert!(err.contains("no such file"), "{err}");
     }
 
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_without_the_feature_says_how_to_rebuild_this_example() {
+        let a = args(&["--backend", "cuda"]);
+        let r = (|| -> Result<Report> { Ok(dispatch!(a.backend, a.dtype, |b| run(b, &a)?)) })();
+        let err = r.unwrap_err().to_string();
+        assert!(
+            err.contains("cargo run --release --features cuda --example train_custom_loop --"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn zero_epochs_reports_the_untrained_model() {
         let r = run(Cpu::<f32>::new(), &args(&["--epochs", "0"])).unwrap();

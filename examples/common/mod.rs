@@ -74,10 +74,12 @@ macro_rules! dispatch {
                 $body
             }
             #[cfg(not(feature = "cuda"))]
-            (BackendKind::Cuda, _) => anyhow::bail!(
-                "this build has no CUDA backend: rebuild with `--features cuda`, e.g. \
-                 cargo run --release --features cuda --example NAME -- --backend cuda"
-            ),
+            (BackendKind::Cuda, _) => anyhow::bail!(concat!(
+                "this build has no CUDA backend: rebuild with `--features cuda`: \
+                 cargo run --release --features cuda --example ",
+                env!("CARGO_CRATE_NAME"),
+                " -- --backend cuda"
+            )),
         }
     }};
 }
