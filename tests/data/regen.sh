@@ -20,3 +20,5 @@ done
 "$PY" "$REF" trainer --dtype float64 | slim > trainer_f64.json
 "$PY" "$REF" trainer --dtype float32 | slim > trainer_f32.json
 "$PY" "$REF" trainer --dtype float64 --seed 3 --max-grad 0.5 --eval-interval 3 --batch-size 20 --epochs 50 | slim > trainer_maxgrad_f64.json
+# NumPy's random stream itself, for nn-core's RNG test.
+"$PY" ../../crates/nn-core/tests/data/rng_stream.py > ../../crates/nn-core/tests/data/rng_stream.json
