@@ -109,22 +109,34 @@ else
   export NN_REQUIRE_GPU=1
   n=4096; bench_filter=cuda; mlp_runs=(--runs 7 --iters 200)
 fi
-status=0
-step() { local limit=$1; shift; echo "== $* (limit ${limit}s)"; timeout "$limit" "$@" || { echo "!! failed ($?): $*"; status=1; }; }
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
-for t in tests/*; do step 240 "$t" --test-threads=1 --nocapture; done
-step 60 ./examples/gpu_matmul --n "$n"
-for b in cuda cpu; do
-  for d in f32 f64; do step 60 ./examples/spiral_timing --backend "$b" --dtype "$d" --runs 20 --iters 1000; done
-done
-# The MLP step as gpu_peers.py times PyTorch's: the least of 7 rounds of 200 back-to-back steps.
-step 120 ./examples/spiral_timing --backend cuda --net mlp "${mlp_runs[@]}"
-step 60 ./examples/spiral_timing --backend cpu --net mlp --runs 3 --iters 10
-for e in train_custom_loop train; do
-  step 60 bash -c "./examples/$e --backend cuda --no-plot --report '${OUT:-.}/${e}_cuda.json' | tail -3"
-done
-for b in benches/*; do step 180 "$b" --bench --warm-up-time 1 --measurement-time 3 "$bench_filter"; done
-step 180 python3 gpu_peers.py
+log="${OUT:-.}/run.log"
+step() { local limit=$1; shift; echo "== $* (limit ${limit}s)"; timeout "$limit" "$@" || { echo "!! failed ($?): $*"; return 1; }; }
+steps() {
+  local status=0
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
+  for t in tests/*; do step 240 "$t" --test-threads=1 --nocapture || status=1; done
+  step 60 ./examples/gpu_matmul --n "$n" || status=1
+  for b in cuda cpu; do
+    for d in f32 f64; do step 60 ./examples/spiral_timing --backend "$b" --dtype "$d" --runs 20 --iters 1000 || status=1; done
+  done
+  # The MLP step as gpu_peers.py times PyTorch's: the least of 7 rounds of 200 back-to-back steps.
+  step 120 ./examples/spiral_timing --backend cuda --net mlp "${mlp_runs[@]}" || status=1
+  step 60 ./examples/spiral_timing --backend cpu --net mlp --runs 3 --iters 10 || status=1
+  for e in train_custom_loop train; do
+    step 60 bash -c "./examples/$e --backend cuda --no-plot --report '${OUT:-.}/${e}_cuda.json' | tail -3" || status=1
+  done
+  for b in benches/*; do step 180 "$b" --bench --warm-up-time 1 --measurement-time 3 "$bench_filter" || status=1; done
+  step 180 python3 gpu_peers.py || status=1
+  return $status
+}
+# Everything goes to $log too (the device tool returns only the last 12 000 characters of the
+# output, and files under $OUT); the summary below, the last thing printed, has the figures.
+steps 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+echo "== summary (the whole output: $log)"
+grep -E '^(== |!! )|test result|FAILED|panicked|SKIPPED|GFLOP/s|per iteration|launches|largest relative|accuracy|^parity |^(torch|cupy|gpu_peers)|, [0-9]+ MiB$' "$log"
+# Criterion's estimates; a long bench name stands on the line before its `time:`.
+awk '/^ +time: +\[/ { print prev } /(time|thrpt): +\[/ { print } { prev = $0 }' "$log"
 echo "== run.sh: status $status"
 exit $status
 "#;
