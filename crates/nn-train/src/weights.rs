@@ -28,18 +28,23 @@ fn encode(name: &str, values: &[f64], dtype: DType) -> Result<Vec<u8>> {
     if let Some(v) = values.iter().find(|v| !v.is_finite()) {
         return Err(Error::NonFinite(format!("parameter {name:?} (value {v})")));
     }
+    let beyond = |max: f64, kind: &str, instead: &str| match values.iter().find(|v| v.abs() > max) {
+        Some(v) => Err(Error::invalid(format!(
+            "parameter {name:?} holds {v}, beyond {kind}'s range (±{max:e}): save it as {instead}"
+        ))),
+        None => Ok(()),
+    };
     Ok(match dtype {
         DType::F64 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        DType::F32 => values
-            .iter()
-            .flat_map(|&v| (v as f32).to_le_bytes())
-            .collect(),
+        DType::F32 => {
+            beyond(f32::MAX as f64, "f32", "f64")?;
+            values
+                .iter()
+                .flat_map(|&v| (v as f32).to_le_bytes())
+                .collect()
+        }
         DType::F16 => {
-            if let Some(v) = values.iter().find(|v| v.abs() > f16::MAX.to_f64()) {
-                return Err(Error::invalid(format!(
-                    "parameter {name:?} holds {v}, beyond f16's range (±65504): save it as f32"
-                )));
-            }
+            beyond(f16::MAX.to_f64(), "f16", "f32")?;
             let mut h = vec![f16::ZERO; values.len()];
             half::slice::HalfFloatSliceExt::convert_from_f64_slice(&mut h[..], values);
             h.iter().flat_map(|v| v.to_le_bytes()).collect()

@@ -225,6 +225,25 @@ fn saving_out_of_f16_range_is_refused() {
     save_params(&m, &p, DType::F32).unwrap();
 }
 
+#[test]
+fn saving_an_f64_model_out_of_f32_range_as_f32_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Cpu::<f64>::new();
+    let mut m = TwoLayerNet::new(&b, 2, 4, 3, &mut NumpyRng::new(1)).unwrap();
+    let id = m.params().find("layers.2.b").unwrap();
+    let big = b
+        .from_host(&[0.0, -1e300, 0.0], nn_core::Shape::row(3))
+        .unwrap();
+    m.params_mut().set_value(&b, id, big).unwrap();
+    let p = dir.path().join("w.safetensors");
+    // `as f32` would have written -inf.
+    let e = save_params(&m, &p, DType::F32).unwrap_err().to_string();
+    assert!(e.contains("beyond f32's range"), "{e}");
+    assert!(e.contains("layers.2.b"), "{e}");
+    assert!(!p.exists(), "nothing is written on error");
+    save_params(&m, &p, DType::F64).unwrap();
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
