@@ -128,8 +128,9 @@ pub fn save_params<B: Backend, M: Model<B> + ?Sized>(
 }
 
 /// Loads `path` into `model`, converting to its compute type. The file must hold exactly the
-/// model's parameters, with their shapes; otherwise a [`Error::Format`] names what differs and
-/// the model is unchanged. Returns the file's storage dtype.
+/// model's parameters, with their shapes, and values finite in its compute type; otherwise a
+/// [`Error::Format`] names what differs and the model is unchanged. Returns the file's storage
+/// dtype.
 pub fn load_params<B: Backend, M: Model<B> + ?Sized>(model: &mut M, path: &Path) -> Result<DType> {
     let bytes = std::fs::read(path).map_err(|error| Error::Io {
         path: path.to_path_buf(),
@@ -181,6 +182,16 @@ pub fn load_params<B: Backend, M: Model<B> + ?Sized>(model: &mut M, path: &Path)
             return Err(format_err(
                 path,
                 format!("parameter {:?} holds NaN or infinite values", p.name()),
+            ));
+        }
+        if let Some(v) = values.iter().find(|&&v| !B::Elem::of(v).f64().is_finite()) {
+            return Err(format_err(
+                path,
+                format!(
+                    "parameter {:?} holds {v}, beyond the range of the model's {}",
+                    p.name(),
+                    B::Elem::DTYPE
+                ),
             ));
         }
         let dtype = match view.dtype() {

@@ -242,6 +242,12 @@ fn saving_an_f64_model_out_of_f32_range_as_f32_is_refused() {
     assert!(e.contains("layers.2.b"), "{e}");
     assert!(!p.exists(), "nothing is written on error");
     save_params(&m, &p, DType::F64).unwrap();
+    // Loaded into an f32 model, -1e300 would become -inf: refused, the model unchanged.
+    let mut small = net(1, 4);
+    let before = values(&small);
+    let e = load_params(&mut small, &p).unwrap_err().to_string();
+    assert!(e.contains("beyond the range of the model's f32"), "{e}");
+    assert_eq!(values(&small), before);
 }
 
 proptest! {
