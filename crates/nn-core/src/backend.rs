@@ -241,9 +241,22 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         ))
     }
 
-    /// Copies `f64` host data to the device, rounding to `Elem`.
+    /// Copies `f64` host data to the device, rounding to `Elem`. A finite value that `Elem`
+    /// cannot hold (`1e300` in `f32`) is an [`Error::InvalidArgument`], not a silent infinity;
+    /// NaN and infinities are carried over as they are.
     fn from_f64(&self, data: &[f64], shape: Shape) -> Result<Self::Tensor> {
         let v: Vec<Self::Elem> = data.iter().map(|&x| Self::Elem::of(x)).collect();
+        if let Some(i) = data
+            .iter()
+            .zip(&v)
+            .position(|(x, y)| x.is_finite() && !y.f64().is_finite())
+        {
+            return Err(Error::invalid(format!(
+                "value {} at index {i} is beyond the range of {}",
+                data[i],
+                Self::Elem::DTYPE
+            )));
+        }
         self.from_host(&v, shape)
     }
     /// Reads a `1 × 1` tensor (a loss, a norm) back as `f64`.

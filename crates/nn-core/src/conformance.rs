@@ -52,6 +52,18 @@ pub fn memory<B: Backend>(b: &B) {
     assert_eq!(b.index_len(&i), 3);
     assert_eq!(b.index_to_host(&i).unwrap(), [3, 0, 2]);
     assert!(b.from_f64(&[1., 2., 3.], Shape::new(2, 2)).is_err());
+    // A finite value the element type cannot hold is refused; one it can is kept.
+    let f32_max = f32::MAX as f64;
+    let fits = B::Elem::DTYPE == crate::DType::F64;
+    assert_eq!(b.from_f64(&[0.0, 1e300], Shape::row(2)).is_ok(), fits);
+    assert_eq!(b.from_f64(&[-1e39], Shape::row(1)).is_ok(), fits);
+    close(b, &t(b, 1, 1, &[f32_max]), (1, 1), &[f32_max]);
+    // NaN and infinities pass through as they are (the checks that refuse them are elsewhere).
+    let odd = b
+        .from_f64(&[f64::NAN, f64::INFINITY], Shape::row(2))
+        .unwrap();
+    let back = b.to_host(&odd).unwrap();
+    assert!(back[0].f64().is_nan() && back[1].f64() == f64::INFINITY);
     // Shapes whose element count overflows (and would wrap to 0 or 2⁶⁴ − 2) are refused.
     let half = 1usize << (usize::BITS - 1);
     assert!(b.from_host(&[], Shape::new(half, 2)).is_err());

@@ -184,23 +184,18 @@ pub fn load_params<B: Backend, M: Model<B> + ?Sized>(model: &mut M, path: &Path)
                 format!("parameter {:?} holds NaN or infinite values", p.name()),
             ));
         }
-        if let Some(v) = values.iter().find(|&&v| !B::Elem::of(v).f64().is_finite()) {
-            return Err(format_err(
-                path,
-                format!(
-                    "parameter {:?} holds {v}, beyond the range of the model's {}",
-                    p.name(),
-                    B::Elem::DTYPE
-                ),
-            ));
-        }
         let dtype = match view.dtype() {
             StDtype::F16 => DType::F16,
             StDtype::F32 => DType::F32,
             _ => DType::F64,
         };
         stored.get_or_insert(dtype);
-        new_values.push((id, b.from_f64(&values, want)?));
+        // `from_f64` refuses values the compute type cannot hold (1e300 in f32).
+        let value = b.from_f64(&values, want).map_err(|e| match e {
+            Error::InvalidArgument(d) => format_err(path, format!("parameter {:?}: {d}", p.name())),
+            other => other,
+        })?;
+        new_values.push((id, value));
     }
     let store = model.params_mut();
     for (id, v) in new_values {
