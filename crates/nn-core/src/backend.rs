@@ -252,7 +252,7 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
             .position(|(x, y)| x.is_finite() && !y.f64().is_finite())
         {
             return Err(Error::invalid(format!(
-                "value {} at index {i} is beyond the range of {}",
+                "value {:e} at index {i} is beyond the range of {}",
                 data[i],
                 Self::Elem::DTYPE
             )));

@@ -30,7 +30,7 @@ fn encode(name: &str, values: &[f64], dtype: DType) -> Result<Vec<u8>> {
     }
     let beyond = |max: f64, kind: &str, instead: &str| match values.iter().find(|v| v.abs() > max) {
         Some(v) => Err(Error::invalid(format!(
-            "parameter {name:?} holds {v}, beyond {kind}'s range (±{max:e}): save it as {instead}"
+            "parameter {name:?} holds {v:e}, beyond {kind}'s range (±{max:e}): save it as {instead}"
         ))),
         None => Ok(()),
     };

@@ -79,6 +79,17 @@ fn data_checks_give_clear_errors() {
         fit_err(&four, &quiet(1, 1)),
         "shape mismatch in fit: t has 4 classes; the model outputs 3"
     );
+    // Finite data that an f32 model cannot hold is refused, not trained on as infinity.
+    let huge = Dataset::new(vec![0.0, 1.0, 2.0, 1e300], 2, vec![0, 1], 3).unwrap();
+    let net32 = TwoLayerNet::new(&Cpu::<f32>::new(), 2, 4, 3, &mut NumpyRng::new(1)).unwrap();
+    let err = Trainer::new(net32, Sgd::new(1.0).unwrap())
+        .fit(&huge, &quiet(1, 1), &mut NumpyRng::new(0))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "invalid argument: value 1e300 at index 3 is beyond the range of f32"
+    );
     // Prediction on raw host rows: the same checks, and no class picked from NaN scores.
     let mut net = trainer(4).into_inner().0;
     let predict = |net: &mut TwoLayerNet<B>, x: &[f64], cols| {
