@@ -1,25 +1,45 @@
 //! Section 1.5.1 of the chapter, "bit precision", with numbers from this machine: the sizes of
 //! the three floating-point types, the spiral trained in f64 and in f32, and the learned weights
-//! saved as f16, f32 and f64 and loaded back.
+//! saved as f16, f32 and f64 and loaded back. `--backend cuda` does the training and the
+//! reloading on the GPU.
 //!
 //! ```text
 //! cargo run --release --example precision
+//! cargo run --release --features cuda --example precision -- --backend cuda
 //! ```
 mod common;
 
 use anyhow::Result;
+use clap::Parser;
+use common::BackendKind;
 use nn::prelude::*;
 use nn::train::{load_params, save_params};
 use std::time::Instant;
 
-struct Trained<B: Backend> {
-    model: TwoLayerNet<B>,
+#[derive(Parser, Debug)]
+#[command(
+    about = "Section 1.5.1: f64 against f32 training, weights stored as f16/f32/f64 (Markdown on stdout)"
+)]
+struct Cli {
+    /// Device to train and reload on.
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+    backend: BackendKind,
+}
+
+/// What the walk-through shows of one compute type's run.
+struct Trained {
     losses: Vec<f64>,
     accuracy: f64,
     seconds: f64,
+    /// One table row per storage type: the model saved in it and loaded back.
+    reloads: Vec<String>,
+    /// Parameters in the model.
+    weights: usize,
 }
 
-fn train<B: Backend>(b: B, data_seed: u32) -> Result<Trained<B>> {
+/// Trains the book's spiral net on `b`, then saves its weights as f16, f32 and f64 and loads
+/// each back into a fresh model on `b`.
+fn train<B: Backend>(b: B, data_seed: u32) -> Result<Trained> {
     let mut rng = NumpyRng::new(data_seed);
     let data = spiral::load_data_from(&mut rng);
     let model = TwoLayerNet::new(&b, 2, 10, 3, &mut rng)?;
@@ -37,11 +57,33 @@ fn train<B: Backend>(b: B, data_seed: u32) -> Result<Trained<B>> {
     let seconds = start.elapsed().as_secs_f64();
     let accuracy = eval::accuracy(t.model_mut(), &data)?;
     let losses = t.loss_list().to_vec();
+    let model = t.into_inner().0;
+
+    let dir = tempfile::tempdir()?;
+    let original = host_params(&model)?;
+    let mut reloads = Vec::new();
+    for dtype in [DType::F16, DType::F32, DType::F64] {
+        let path = dir.path().join(format!("spiral_{dtype}.safetensors"));
+        let bytes = save_params(&model, &path, dtype)?;
+        let mut reloaded = TwoLayerNet::new(&b, 2, 10, 3, &mut NumpyRng::new(0))?;
+        load_params(&mut reloaded, &path)?;
+        let diff = host_params(&reloaded)?
+            .iter()
+            .zip(&original)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        let acc = eval::accuracy(&mut reloaded, &data)?;
+        let data_bytes = original.len() * dtype.size_in_bytes();
+        reloads.push(format!(
+            "| {dtype} | {bytes} bytes | {data_bytes} bytes | {diff:.2e} | {acc:.4} |"
+        ));
+    }
     Ok(Trained {
-        model: t.into_inner().0,
         losses,
         accuracy,
         seconds,
+        reloads,
+        weights: original.len(),
     })
 }
 
@@ -54,17 +96,16 @@ fn host_params<B: Backend>(m: &TwoLayerNet<B>) -> Result<Vec<f64>> {
     Ok(v)
 }
 
-/// The walk-through takes no options; parsing still answers `--help` and refuses stray ones.
-#[derive(clap::Parser, Debug)]
-#[command(
-    about = "Section 1.5.1: f64 against f32 training, weights stored as f16/f32/f64 (Markdown on stdout)"
-)]
-struct Cli {}
-
 fn main() -> Result<()> {
-    <Cli as clap::Parser>::parse();
+    let cli = Cli::parse();
     let seed = 1984;
-    let data = spiral::load_data(seed);
+    // Both runs before any output, so that a missing GPU stops the walk-through at once.
+    let t64 = dispatch!(cli.backend, common::Dtype::F64, |b| train(b, seed)?);
+    let t32 = dispatch!(cli.backend, common::Dtype::F32, |b| train(b, seed)?);
+    let device = match cli.backend {
+        BackendKind::Cpu => "the CPU",
+        BackendKind::Cuda => "the GPU",
+    };
     say!("## Sizes of the floating-point types\n");
     say!("| type | bytes | bits of mantissa | largest finite |");
     say!("|---|---|---|---|");
@@ -84,9 +125,9 @@ fn main() -> Result<()> {
         f64::MAX
     );
 
-    let t64 = train(Cpu::<f64>::new(), seed)?;
-    let t32 = train(Cpu::<f32>::new(), seed)?;
-    say!("\n## The spiral trained in f64 and in f32 (300 epochs, batch 30, hidden 10, lr 1)\n");
+    say!(
+        "\n## The spiral trained in f64 and in f32 on {device} (300 epochs, batch 30, hidden 10, lr 1)\n"
+    );
     say!("| epoch | loss f64 | loss f32 | relative difference |");
     say!("|---|---|---|---|");
     for e in [0, 1, 9, 99, 199, 299] {
@@ -113,25 +154,12 @@ fn main() -> Result<()> {
     say!("\n## The f32 model's weights saved and loaded back\n");
     say!("| stored as | file size | of which weights | largest abs. difference after reload | accuracy after reload |");
     say!("|---|---|---|---|---|");
-    let dir = tempfile::tempdir()?;
-    let original = host_params(&t32.model)?;
-    for dtype in [DType::F16, DType::F32, DType::F64] {
-        let path = dir.path().join(format!("spiral_{dtype}.safetensors"));
-        let bytes = save_params(&t32.model, &path, dtype)?;
-        let mut reloaded = TwoLayerNet::new(&Cpu::<f32>::new(), 2, 10, 3, &mut NumpyRng::new(0))?;
-        load_params(&mut reloaded, &path)?;
-        let diff = host_params(&reloaded)?
-            .iter()
-            .zip(&original)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
-        let acc = eval::accuracy(&mut reloaded, &data)?;
-        let data_bytes = original.len() * dtype.size_in_bytes();
-        say!("| {dtype} | {bytes} bytes | {data_bytes} bytes | {diff:.2e} | {acc:.4} |");
+    for row in &t32.reloads {
+        say!("{row}");
     }
     say!(
         "\n(File sizes include the safetensors header, {} parameters in all.)",
-        original.len()
+        t32.weights
     );
     Ok(())
 }

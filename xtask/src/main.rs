@@ -122,6 +122,8 @@ steps() {
   # The MLP step as gpu_peers.py times PyTorch's: the least of 7 rounds of 200 back-to-back steps.
   step 120 ./examples/spiral_timing --backend cuda --net mlp "${mlp_runs[@]}" || status=1
   step 60 ./examples/spiral_timing --backend cpu --net mlp --runs 3 --iters 10 || status=1
+  # Section 1.5.1 on the GPU: f64 against f32 training, weights saved and reloaded.
+  step 60 ./examples/precision --backend cuda || status=1
   for e in train_custom_loop train; do
     step 60 bash -c "./examples/$e --backend cuda --no-plot --report '${OUT:-.}/${e}_cuda.json' | tail -3" || status=1
   done
@@ -134,7 +136,7 @@ steps() {
 steps 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 echo "== summary (the whole output: $log)"
-grep -E '^(== |!! )|test result|FAILED|panicked|SKIPPED|GFLOP/s|per iteration|launches|largest relative|accuracy|^parity |^(torch|cupy|gpu_peers)|, [0-9]+ MiB$' "$log"
+grep -E '^(== |!! |\| )|test result|FAILED|panicked|SKIPPED|GFLOP/s|per iteration|launches|largest relative|accuracy|^parity |^(torch|cupy|gpu_peers)|, [0-9]+ MiB$' "$log"
 # Criterion's estimates; a long bench name stands on the line before its `time:`.
 awk '/^ +time: +\[/ { print prev } /(time|thrpt): +\[/ { print } { prev = $0 }' "$log"
 echo "== run.sh: status $status"
