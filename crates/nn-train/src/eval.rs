@@ -74,7 +74,7 @@ fn arange_len(start: f64, stop: f64, h: f64) -> usize {
 }
 
 /// The most points [`decision_boundary`] evaluates: 10⁸ (the book's grid, step 0.001 over the
-/// spiral, is about 4.8 × 10⁶).
+/// spiral, is 2112 × 2047 ≈ 4.3 × 10⁶).
 pub const MAX_GRID_POINTS: usize = 100_000_000;
 
 /// Predicts the class on a grid of step `h` over the 2-D inputs of `data`, margin 0.1, as the
