@@ -255,6 +255,20 @@ mod tests {
     }
 
     #[test]
+    fn the_report_is_json_ending_in_a_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        let r = run(Cpu::<f32>::new(), &args(&["--epochs", "1"])).unwrap();
+        r.write(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with("}\n"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["losses"].as_array().unwrap().len(), r.losses.len());
+        assert_eq!(json["backend"], "cpu");
+        assert_eq!(json["dtype"], "f32");
+    }
+
+    #[test]
     fn zero_epochs_reports_the_untrained_model() {
         let r = run(Cpu::<f32>::new(), &args(&["--epochs", "0"])).unwrap();
         assert!(r.losses.is_empty());

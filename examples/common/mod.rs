@@ -219,9 +219,10 @@ pub struct Report {
 }
 
 impl Report {
-    /// Writes the report atomically.
+    /// Writes the report atomically, as pretty JSON ending in a newline.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self)?;
+        let mut json = serde_json::to_vec_pretty(self)?;
+        json.push(b'\n');
         nn_train::io::write_atomic(path, &json)?;
         Ok(())
     }

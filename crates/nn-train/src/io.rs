@@ -1,8 +1,16 @@
 //! Atomic file writes: a temporary file in the same directory, flushed, then renamed.
+//!
+//! What a plain `std::fs::write` would do is kept where it makes sense:
+//! - a symbolic link is written through: the file it names is replaced and the link stays;
+//! - a file that is replaced keeps its permissions, and a new file gets the same permissions
+//!   `std::fs::write` would give it (`0o666` less the umask);
+//! - a device, FIFO or socket (`/dev/stdout`, say) is written in place, as there is no file to
+//!   rename over.
 
 use nn_core::{Error, Result};
+use std::fs::{self, Permissions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |error| Error::Io {
@@ -11,58 +19,160 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// The directory the temporary file goes in: `path`'s own. A `path` that names a directory is
-/// refused before anything is written (renaming a file over a directory fails only at the end,
-/// with an obscure "Device or resource busy" for `.`).
-fn dir_of(path: &Path) -> Result<&Path> {
-    if path.is_dir() {
-        return Err(io_err(path)(std::io::Error::new(
-            std::io::ErrorKind::IsADirectory,
-            "is a directory, not a file name",
-        )));
-    }
-    Ok(match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    })
+/// Where the bytes of a write to a given path end up.
+enum Destination {
+    /// A regular file at this path (links resolved), and the permissions of the file it
+    /// replaces, if there is one.
+    File {
+        path: PathBuf,
+        replaces: Option<Permissions>,
+    },
+    /// Not a regular file: written in place.
+    Special,
 }
 
-/// Temporary files are created private (0600); the finished file gets the usual 0644.
-fn publish(tmp: &tempfile::NamedTempFile, path: &Path) -> Result<()> {
+/// Symbolic links followed, at most, while looking for the file a dangling link names (Linux
+/// gives up after 40 as well).
+const MAX_LINKS: usize = 40;
+
+/// Resolves `path` to where its bytes go. A `path` that names a directory is refused before
+/// anything is written (renaming a file over a directory fails only at the end, with an obscure
+/// "Device or resource busy" for `.`).
+fn destination(path: &Path) -> Result<Destination> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(io_err(path)(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a directory, not a file name",
+        ))),
+        Ok(meta) if meta.is_file() => Ok(Destination::File {
+            path: fs::canonicalize(path).map_err(io_err(path))?,
+            replaces: Some(meta.permissions()),
+        }),
+        Ok(_) => Ok(Destination::Special),
+        // Nothing there, or a link to nothing: the file is created where the link chain ends.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut target = path.to_path_buf();
+            for _ in 0..MAX_LINKS {
+                match fs::symlink_metadata(&target) {
+                    Ok(meta) if meta.file_type().is_symlink() => {
+                        let link = fs::read_link(&target).map_err(io_err(path))?;
+                        target = parent(&target).join(link);
+                    }
+                    _ => break,
+                }
+            }
+            Ok(Destination::File {
+                path: target,
+                replaces: None,
+            })
+        }
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// An empty temporary file beside `path`, named `.nn-…{suffix}`, with the permissions the
+/// finished file is to have.
+fn temp_beside(
+    path: &Path,
+    suffix: &str,
+    replaces: Option<Permissions>,
+    user_path: &Path,
+) -> Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".nn-").suffix(suffix);
     #[cfg(unix)]
     {
+        // The umask applies, as it does to `std::fs::write`.
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .map_err(io_err(path))?;
+        builder.permissions(Permissions::from_mode(0o666));
     }
-    let _ = (tmp, path);
+    let tmp = builder
+        .tempfile_in(parent(path))
+        .map_err(io_err(user_path))?;
+    if let Some(perms) = replaces {
+        fs::set_permissions(tmp.path(), perms).map_err(io_err(user_path))?;
+    }
+    Ok(tmp)
+}
+
+/// Renames the finished temporary file over `path`, then flushes the directory so that the
+/// rename itself survives a crash. Some file systems cannot flush a directory; the rename is
+/// still atomic there, so that flush is best effort.
+fn commit(tmp: tempfile::NamedTempFile, path: &Path, user_path: &Path) -> Result<()> {
+    tmp.persist(path).map_err(|e| io_err(user_path)(e.error))?;
+    #[cfg(unix)]
+    if let Ok(dir) = fs::File::open(parent(path)) {
+        let _ = dir.sync_all();
+    }
     Ok(())
+}
+
+/// Writes `bytes` over a device, FIFO or socket.
+fn write_in_place(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    file.write_all(bytes).map_err(io_err(path))?;
+    file.flush().map_err(io_err(path))
 }
 
 /// Writes `bytes` to `path` atomically: readers see the old file or the new one, never half.
+///
+/// A symbolic link is written through, a replaced file keeps its permissions, and a device or
+/// FIFO (`/dev/stdout`) is written in place; see the [module docs](self).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = tempfile::NamedTempFile::new_in(dir_of(path)?).map_err(io_err(path))?;
-    tmp.write_all(bytes).map_err(io_err(path))?;
-    tmp.as_file().sync_all().map_err(io_err(path))?;
-    publish(&tmp, path)?;
-    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
-    Ok(())
+    match destination(path)? {
+        Destination::Special => write_in_place(path, bytes),
+        Destination::File {
+            path: real,
+            replaces,
+        } => {
+            let mut tmp = temp_beside(&real, "", replaces, path)?;
+            tmp.write_all(bytes).map_err(io_err(path))?;
+            tmp.as_file().sync_all().map_err(io_err(path))?;
+            commit(tmp, &real, path)
+        }
+    }
 }
 
 /// Lets `render` write a file at a temporary path with `path`'s extension (for writers that
-/// choose the format by extension), then renames it over `path`.
+/// choose the format by extension), then renames it over `path`, as [`write_atomic`] does.
 pub fn render_atomic(path: &Path, render: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let ext = path
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
-    let tmp = tempfile::Builder::new()
-        .prefix(".nn-")
-        .suffix(&ext)
-        .tempfile_in(dir_of(path)?)
-        .map_err(io_err(path))?;
-    render(tmp.path())?;
-    publish(&tmp, path)?;
-    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
-    Ok(())
+    match destination(path)? {
+        Destination::Special => {
+            // Rendered in the system's temporary directory, then copied.
+            let tmp = tempfile::Builder::new()
+                .prefix(".nn-")
+                .suffix(&ext)
+                .tempfile()
+                .map_err(io_err(path))?;
+            render(tmp.path())?;
+            let bytes = fs::read(tmp.path()).map_err(io_err(path))?;
+            write_in_place(path, &bytes)
+        }
+        Destination::File {
+            path: real,
+            replaces,
+        } => {
+            let tmp = temp_beside(&real, &ext, replaces, path)?;
+            render(tmp.path())?;
+            fs::File::open(tmp.path())
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(path))?;
+            commit(tmp, &real, path)
+        }
+    }
 }

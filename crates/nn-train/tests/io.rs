@@ -1,0 +1,194 @@
+//! Atomic writes (`nn_train::io`): whole files, links written through, permissions kept,
+//! devices and FIFOs written in place, directories refused.
+
+use nn_train::io::{render_atomic, write_atomic};
+use std::fs;
+use std::path::Path;
+
+/// Entries in `dir`, to show that no temporary file is left behind.
+fn entries(dir: &Path) -> usize {
+    fs::read_dir(dir).unwrap().count()
+}
+
+#[test]
+fn atomic_writes_replace_whole_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f.bin");
+    write_atomic(&p, b"first version").unwrap();
+    write_atomic(&p, b"second").unwrap();
+    assert_eq!(fs::read(&p).unwrap(), b"second");
+    assert_eq!(entries(dir.path()), 1);
+    assert!(write_atomic(&dir.path().join("missing/f.bin"), b"x").is_err());
+    assert_eq!(entries(dir.path()), 1);
+}
+
+#[test]
+fn a_directory_is_not_a_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("figures");
+    fs::create_dir(&sub).unwrap();
+    let err = write_atomic(&sub, b"x").unwrap_err().to_string();
+    assert!(err.contains("is a directory"), "{err}");
+    let err = render_atomic(&sub, |_| panic!("rendered into a directory"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is a directory"), "{err}");
+    // Nothing was written, and the directory is still a directory.
+    assert!(sub.is_dir());
+    assert_eq!(entries(dir.path()), 1);
+    assert_eq!(entries(&sub), 0);
+}
+
+#[cfg(unix)]
+mod unix {
+    use super::*;
+    use std::os::unix::fs::symlink;
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn new_files_get_the_permissions_std_fs_write_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        fs::write(&plain, b"x").unwrap();
+        let ours = dir.path().join("ours");
+        write_atomic(&ours, b"x").unwrap();
+        let rendered = dir.path().join("rendered.svg");
+        render_atomic(&rendered, |tmp| {
+            fs::write(tmp, b"<svg/>").map_err(|error| nn_core::Error::Io {
+                path: tmp.to_path_buf(),
+                error,
+            })
+        })
+        .unwrap();
+        // Not the temporary file's private 0600 (unless the umask says so).
+        assert_eq!(mode(&ours), mode(&plain));
+        assert_eq!(mode(&rendered), mode(&plain));
+    }
+
+    #[test]
+    fn a_replaced_file_keeps_its_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, m) in [("private", 0o600), ("shared", 0o664), ("script", 0o750)] {
+            let p = dir.path().join(name);
+            fs::write(&p, b"old").unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(m)).unwrap();
+            write_atomic(&p, b"new").unwrap();
+            assert_eq!(fs::read(&p).unwrap(), b"new");
+            assert_eq!(mode(&p), m, "{name}");
+        }
+        assert_eq!(entries(dir.path()), 3);
+    }
+
+    #[test]
+    fn a_symbolic_link_is_written_through_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("weights.safetensors");
+        fs::write(&real, b"old").unwrap();
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).unwrap();
+        // A link to a link, the second one relative to its own directory.
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        let inner = dir.path().join("sub/inner");
+        symlink("../weights.safetensors", &inner).unwrap();
+        let outer = dir.path().join("latest");
+        symlink(&inner, &outer).unwrap();
+
+        write_atomic(&outer, b"new").unwrap();
+        assert!(fs::symlink_metadata(&outer)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(fs::symlink_metadata(&inner)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(&real).unwrap(), b"new");
+        assert_eq!(mode(&real), 0o640);
+        // weights.safetensors, sub, latest: no temporary file left in either directory.
+        assert_eq!(entries(dir.path()), 3);
+        assert_eq!(entries(&dir.path().join("sub")), 1);
+    }
+
+    #[test]
+    fn a_dangling_link_gets_the_file_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("report.json");
+        symlink("runs/report-1.json", &link).unwrap();
+        fs::create_dir(dir.path().join("runs")).unwrap();
+        write_atomic(&link, b"{}").unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            fs::read(dir.path().join("runs/report-1.json")).unwrap(),
+            b"{}"
+        );
+
+        // A link into a directory that does not exist is an error naming the link.
+        let broken = dir.path().join("broken");
+        symlink("nowhere/file", &broken).unwrap();
+        let err = write_atomic(&broken, b"x").unwrap_err().to_string();
+        assert!(err.contains("broken"), "{err}");
+    }
+
+    /// Makes a FIFO with `mkfifo` and reads it to the end on another thread.
+    fn fifo_reader(
+        dir: &Path,
+        name: &str,
+    ) -> (std::path::PathBuf, std::thread::JoinHandle<Vec<u8>>) {
+        let fifo = dir.join(name);
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs")
+            .success();
+        assert!(ok, "mkfifo failed");
+        let path = fifo.clone();
+        let reader = std::thread::spawn(move || fs::read(path).unwrap());
+        (fifo, reader)
+    }
+
+    #[test]
+    fn a_fifo_is_written_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fifo, reader) = fifo_reader(dir.path(), "pipe");
+        write_atomic(&fifo, b"through the pipe").unwrap();
+        // Checked first: a reader blocked on a FIFO that was renamed over would wait forever.
+        assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(reader.join().unwrap(), b"through the pipe");
+        assert_eq!(entries(dir.path()), 1);
+
+        let (fifo, reader) = fifo_reader(dir.path(), "figure.svg");
+        render_atomic(&fifo, |tmp| {
+            assert_eq!(tmp.parent(), Some(std::env::temp_dir().as_path()));
+            fs::write(tmp, b"rendered").map_err(|error| nn_core::Error::Io {
+                path: tmp.to_path_buf(),
+                error,
+            })
+        })
+        .unwrap();
+        // Checked first: a reader blocked on a FIFO that was renamed over would wait forever.
+        assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(reader.join().unwrap(), b"rendered");
+        assert_eq!(entries(dir.path()), 2);
+    }
+
+    #[test]
+    fn a_device_is_written_in_place_and_its_errors_come_back() {
+        // /dev/null takes anything and stays a device.
+        let null = Path::new("/dev/null");
+        write_atomic(null, b"discarded").unwrap();
+        assert!(fs::metadata(null).unwrap().file_type().is_char_device());
+        // /dev/full refuses every write with "No space left on device".
+        let full = Path::new("/dev/full");
+        if fs::metadata(full).is_ok_and(|m| m.file_type().is_char_device()) {
+            let err = write_atomic(full, b"x").unwrap_err().to_string();
+            assert!(err.contains("/dev/full"), "{err}");
+            assert!(fs::metadata(full).unwrap().file_type().is_char_device());
+        }
+    }
+}
