@@ -39,20 +39,20 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     common::writable_dir(&cli.out)?;
     let data = nn::train::spiral::load_data(cli.seed);
-    println!(
+    say!(
         "x {:?}, t {:?}",
         (data.len(), data.cols()),
         (data.len(), data.classes())
     );
     if let Some(path) = &cli.csv {
         nn::train::io::write_atomic(path, csv(&data).as_bytes())?;
-        println!("wrote {}", path.display());
+        say!("wrote {}", path.display());
     }
     #[cfg(feature = "plot")]
     {
         let p = cli.out.join("spiral.png");
         nn::train::plot::scatter(&p, &data)?;
-        println!("wrote {}", p.display());
+        say!("wrote {}", p.display());
     }
     Ok(())
 }
