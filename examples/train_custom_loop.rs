@@ -240,6 +240,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no such file"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let err = args(&["--load", dir.path().to_str().unwrap()])
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is a directory, not a weights file"), "{err}");
+        // A device is written in place: its directory need not be writable.
+        assert!(args(&["--report", "/dev/null", "--save", "/dev/null"])
+            .check()
+            .is_ok());
     }
 
     #[cfg(not(feature = "cuda"))]

@@ -184,15 +184,27 @@ impl TrainArgs {
             writable_dir(&self.out)?;
         }
         for file in [&self.report, &self.save].into_iter().flatten() {
-            if file.is_dir() {
-                bail!("{} is a directory: give a file name", file.display());
+            match std::fs::metadata(file) {
+                Ok(m) if m.is_dir() => {
+                    bail!("{} is a directory: give a file name", file.display())
+                }
+                // A device or FIFO (`/dev/stdout`) is written in place, not beside.
+                Ok(m) if !m.is_file() => continue,
+                _ => {}
             }
             let dir = file.parent().filter(|p| !p.as_os_str().is_empty());
             writable_dir(dir.unwrap_or(Path::new(".")))?;
         }
         if let Some(p) = &self.load {
-            if !p.is_file() {
-                bail!("--load {}: no such file", p.display());
+            match std::fs::metadata(p) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    bail!("--load {}: no such file", p.display())
+                }
+                Err(e) => bail!("--load {}: {e}", p.display()),
+                Ok(m) if m.is_dir() => {
+                    bail!("--load {}: is a directory, not a weights file", p.display())
+                }
+                Ok(_) => {}
             }
         }
         Ok(())

@@ -127,19 +127,65 @@ pub fn save_params<B: Backend, M: Model<B> + ?Sized>(
     Ok(bytes.len() as u64)
 }
 
+/// The longest a weights file for a model of `elements` parameter values can be: safetensors'
+/// 8-byte header length, its largest header (100 MB) and every value in f64.
+fn max_file_len(elements: u64) -> u64 {
+    const MAX_HEADER: u64 = 100_000_000;
+    elements.saturating_mul(8).saturating_add(8 + MAX_HEADER)
+}
+
+/// Reads `path` whole, refusing a file longer than `limit` bytes before reading it (a regular
+/// file) or as soon as more arrives (a device or FIFO: `/dev/zero` never ends).
+fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let io = |error| Error::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let too_long = || {
+        format_err(
+            path,
+            format!("longer than the {limit} bytes a weights file for this model can have"),
+        )
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if meta.is_dir() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a directory, not a weights file",
+        )));
+    }
+    if meta.is_file() && meta.len() > limit {
+        return Err(too_long());
+    }
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_long());
+    }
+    Ok(bytes)
+}
+
 /// Loads `path` into `model`, converting to its compute type. The file must hold exactly the
 /// model's parameters, with their shapes, and values finite in its compute type; otherwise a
 /// [`Error::Format`] names what differs and the model is unchanged. Returns the file's storage
 /// dtype.
 pub fn load_params<B: Backend, M: Model<B> + ?Sized>(model: &mut M, path: &Path) -> Result<DType> {
-    let bytes = std::fs::read(path).map_err(|error| Error::Io {
-        path: path.to_path_buf(),
-        error,
-    })?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| format_err(path, format!("not a valid safetensors file: {e}")))?;
     let b = model.backend().clone();
     let store = model.params();
+    let elements = store
+        .iter()
+        .map(|(_, p)| {
+            let s = b.shape(p.value());
+            s.rows.saturating_mul(s.cols) as u64
+        })
+        .fold(0u64, u64::saturating_add);
+    let bytes = read_bounded(path, max_file_len(elements))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| format_err(path, format!("not a valid safetensors file: {e}")))?;
     let mut names: Vec<String> = st.names().into_iter().map(str::to_owned).collect();
     names.sort();
     let extra: Vec<&String> = names.iter().filter(|n| store.find(n).is_none()).collect();

@@ -165,6 +165,41 @@ fn bad_files_give_clear_errors_and_leave_the_model_unchanged() {
 }
 
 #[test]
+fn files_too_long_for_the_model_and_directories_are_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut m = net(3, 4);
+    let before = values(&m);
+    // 2×4 + 4 + 4×3 + 3 = 27 values: no weights file for this model passes 8 + 10⁸ + 27 × 8
+    // bytes. A sparse 1 GB file is refused from its length, without reading it.
+    let huge = d.join("huge.safetensors");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let e = load_params(&mut m, &huge).unwrap_err().to_string();
+    assert!(
+        e.contains("longer than the 100000224 bytes a weights file for this model can have"),
+        "{e}"
+    );
+    let e = load_params(&mut m, d).unwrap_err().to_string();
+    assert!(e.contains("is a directory, not a weights file"), "{e}");
+    if cfg!(unix) {
+        // A device that never ends is read only up to that bound.
+        let e = load_params(&mut m, Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("longer than the 100000224 bytes"), "{e}");
+        // An empty device is read and refused as not a weights file.
+        let e = load_params(&mut m, Path::new("/dev/null"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a valid safetensors file"), "{e}");
+    }
+    assert_eq!(values(&m), before);
+}
+
+#[test]
 fn unsupported_dtype_and_nan_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
