@@ -111,13 +111,24 @@ impl Dataset {
         &self.labels
     }
     /// The smallest and largest value of input column `c`.
+    ///
+    /// # Panics
+    /// If `c` is not below [`cols`](Self::cols), as indexing past a slice does.
     pub fn column_range(&self, c: usize) -> (f64, f64) {
-        let v = self.x.iter().skip(c).step_by(self.cols.max(1));
+        assert!(
+            c < self.cols,
+            "column {c} is out of range for data with {} columns",
+            self.cols
+        );
+        let v = self.x.iter().skip(c).step_by(self.cols);
         let lo = v.clone().copied().fold(f64::INFINITY, f64::min);
         let hi = v.copied().fold(f64::NEG_INFINITY, f64::max);
         (lo, hi)
     }
     /// One row of inputs.
+    ///
+    /// # Panics
+    /// If `i` is not below [`len`](Self::len), as indexing past a slice does.
     pub fn row(&self, i: usize) -> &[f64] {
         &self.x[i * self.cols..(i + 1) * self.cols]
     }

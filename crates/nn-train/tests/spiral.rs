@@ -44,3 +44,26 @@ fn one_hot_targets_as_in_the_book() {
     assert_eq!(&t[..3], &[1.0, 0.0, 0.0]);
     assert_eq!(&t[299 * 3..], &[0.0, 0.0, 1.0]);
 }
+
+#[test]
+fn column_ranges_are_each_columns_min_and_max() {
+    let data = spiral::load_data(1984);
+    let (x, _) = reference(1984);
+    for c in 0..2 {
+        let col: Vec<f64> = x.iter().skip(c).step_by(2).copied().collect();
+        let lo = col.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = col.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let (a, b) = data.column_range(c);
+        assert!(
+            (a - lo).abs() <= 1e-12 && (b - hi).abs() <= 1e-12,
+            "column {c}"
+        );
+    }
+}
+
+#[test]
+#[should_panic(expected = "column 2 is out of range for data with 2 columns")]
+fn a_column_past_the_last_is_refused() {
+    // It used to return the range of column 0 (every second value from index 2).
+    let _ = spiral::load_data(1984).column_range(2);
+}
