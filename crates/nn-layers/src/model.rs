@@ -57,8 +57,10 @@ impl<B: Backend> TwoLayerNet<B> {
             }
         }
         let mut randn = |r, c| {
-            let v: Vec<f64> = rng.randn_vec(r * c).iter().map(|x| 0.01 * x).collect();
-            backend.from_f64(&v, Shape::new(r, c))
+            let shape = Shape::new(r, c);
+            let n = nn_core::backend::check::elements("TwoLayerNet::new", shape)?;
+            let v: Vec<f64> = rng.randn_vec(n).iter().map(|x| 0.01 * x).collect();
+            backend.from_f64(&v, shape)
         };
         let (w1, w2) = (randn(input, hidden)?, randn(hidden, output)?);
         let mut store = ParamStore::new();

@@ -265,4 +265,12 @@ fn wrong_input_width_is_a_clear_error() {
         .unwrap_err();
     assert!(err.to_string().contains("the net takes 2"), "{err}");
     assert!(TwoLayerNet::new(&b, 2, 0, 3, &mut NumpyRng::new(6)).is_err());
+    // Sizes whose product overflows are an error before anything is drawn or allocated (in a
+    // debug build this was "attempt to multiply with overflow").
+    let err = TwoLayerNet::new(&b, 1 << 40, 1 << 40, 3, &mut NumpyRng::new(6)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("has more elements than a usize can count"),
+        "{err}"
+    );
 }
