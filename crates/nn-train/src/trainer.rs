@@ -256,7 +256,8 @@ fn progress_bar(o: &FitOptions, max_iters: usize) -> Option<ProgressBar> {
     if !wanted {
         return None;
     }
-    let bar = ProgressBar::new((o.max_epoch * max_iters) as u64);
+    // Saturating: `max_epoch` may be usize::MAX (train until stopped).
+    let bar = ProgressBar::new((o.max_epoch as u64).saturating_mul(max_iters as u64));
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} iterations | {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
