@@ -34,12 +34,23 @@ pub fn font_available() -> bool {
             .iter()
             .map(String::as_str)
             .chain(FONT_PATHS.iter().copied());
-        for p in candidates {
-            if let Ok(bytes) = std::fs::read(p) {
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                    return true;
+        for (i, p) in candidates.enumerate() {
+            // A font the user named that cannot be used is said, not skipped in silence.
+            let named = env.is_some() && i == 0;
+            match std::fs::read(p) {
+                Ok(bytes) => {
+                    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                    if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+                        .is_ok()
+                    {
+                        return true;
+                    }
+                    if named {
+                        eprintln!("note: NN_FONT={p} is not a TrueType font; looking elsewhere");
+                    }
                 }
+                Err(e) if named => eprintln!("note: NN_FONT={p}: {e}; looking elsewhere"),
+                Err(_) => {}
             }
         }
         eprintln!(

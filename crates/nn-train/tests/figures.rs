@@ -147,3 +147,32 @@ fn what_cannot_be_drawn_is_an_error_and_writes_nothing() {
     plot::decision_boundary(&b, &grid, &data).unwrap();
     assert_eq!(files(dir.path()), ["boundary.png"]);
 }
+
+/// The font is looked up once per process, so this runs the lookup in a child process (this
+/// test binary again, with `NN_FONT` set).
+#[test]
+fn an_unusable_nn_font_is_named() {
+    if std::env::var_os("NN_FONT_CHILD").is_some() {
+        let _ = plot::font_available();
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.ttf");
+    std::fs::write(&junk, b"not a font at all").unwrap();
+    let missing = dir.path().join("missing.ttf");
+    for (font, says) in [
+        (&junk, "is not a TrueType font; looking elsewhere"),
+        (&missing, "No such file"),
+    ] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["an_unusable_nn_font_is_named", "--exact", "--nocapture"])
+            .env("NN_FONT_CHILD", "1")
+            .env("NN_FONT", font)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        let want = format!("note: NN_FONT={}", font.display());
+        assert!(err.contains(&want) && err.contains(says), "{err}");
+    }
+}
