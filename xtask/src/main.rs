@@ -95,11 +95,14 @@ import glob, os, site
 dirs = set()
 for sp in site.getsitepackages() + [site.getusersitepackages()]:
     for f in glob.glob(os.path.join(sp, "nvidia", "**", "lib*.so*"), recursive=True):
-        dirs.add(os.path.dirname(f))
+        # A stub libcuda.so ahead of the driver's would make every CUDA call fail.
+        if "stubs" not in f.split(os.sep):
+            dirs.add(os.path.dirname(f))
 print(":".join(sorted(dirs)))
 PY
 )
-export LD_LIBRARY_PATH="${libs}:${LD_LIBRARY_PATH:-}"
+# The driver's usual folders go last, in case the image's loader path lacks them.
+export LD_LIBRARY_PATH="${libs}:${LD_LIBRARY_PATH:-}:/usr/local/nvidia/lib64:/usr/local/nvidia/lib"
 # A dry run on nn-cuda-emu (`NN_BUNDLE_EMU=DIR`, the directory `cargo xtask cuda-emu` builds):
 # the same steps at sizes a CPU emulation finishes, to check this script before a GPU runs it.
 if [ -n "${NN_BUNDLE_EMU:-}" ]; then
@@ -114,6 +117,16 @@ step() { local limit=$1; shift; echo "== $* (limit ${limit}s)"; timeout "$limit"
 steps() {
   local status=0
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
+  # Which driver, cuBLAS and NVRTC the loader will find first (cudarc asks for lib*.so*).
+  for l in cuda cublas nvrtc; do
+    found=""
+    IFS=: read -ra dirs <<< "$LD_LIBRARY_PATH"
+    for d in "${dirs[@]}"; do
+      f=$(ls "$d"/lib$l.so* 2>/dev/null | head -1); [ -n "$f" ] && { found=$f; break; }
+    done
+    [ -z "$found" ] && found=$(ldconfig -p 2>/dev/null | awk -v l="lib$l.so" 'index($1, l) == 1 { print $NF; exit }')
+    echo "lib$l: ${found:-NOT FOUND}"
+  done
   for t in tests/*; do step 240 "$t" --test-threads=1 --nocapture || status=1; done
   step 60 ./examples/gpu_matmul --n "$n" || status=1
   for b in cuda cpu; do
@@ -136,7 +149,7 @@ steps() {
 steps 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 echo "== summary (the whole output: $log)"
-grep -E '^(== |!! |\| )|test result|FAILED|panicked|SKIPPED|GFLOP/s|per iteration|launches|largest relative|accuracy|^parity |^(torch|cupy|gpu_peers)|, [0-9]+ MiB$' "$log"
+grep -E '^(== |!! |\| )|^lib(cuda|cublas|nvrtc): |test result|FAILED|panicked|SKIPPED|GFLOP/s|per iteration|launches|largest relative|accuracy|^parity |^(torch|cupy|gpu_peers)|, [0-9]+ MiB$' "$log"
 # Criterion's estimates; a long bench name stands on the line before its `time:`.
 awk '/^ +time: +\[/ { print prev } /(time|thrpt): +\[/ { print } { prev = $0 }' "$log"
 echo "== run.sh: status $status"
