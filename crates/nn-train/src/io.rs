@@ -4,6 +4,8 @@
 //! - a symbolic link is written through: the file it names is replaced and the link stays;
 //! - a file that is replaced keeps its permissions, and a new file gets the same permissions
 //!   `std::fs::write` would give it (`0o666` less the umask);
+//! - a file this user may not write is refused, as `std::fs::write` would refuse it, not
+//!   replaced;
 //! - a device, FIFO or socket (`/dev/stdout`, say) is written in place, as there is no file to
 //!   rename over.
 
@@ -44,10 +46,19 @@ fn destination(path: &Path) -> Result<Destination> {
             std::io::ErrorKind::IsADirectory,
             "is a directory, not a file name",
         ))),
-        Ok(meta) if meta.is_file() => Ok(Destination::File {
-            path: fs::canonicalize(path).map_err(io_err(path))?,
-            replaces: Some(meta.permissions()),
-        }),
+        Ok(meta) if meta.is_file() => {
+            // A file this user may not write (read-only) is not replaced behind their back:
+            // the error is the one `std::fs::write` would give. Opening without truncating
+            // changes nothing.
+            fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(io_err(path))?;
+            Ok(Destination::File {
+                path: fs::canonicalize(path).map_err(io_err(path))?,
+                replaces: Some(meta.permissions()),
+            })
+        }
         Ok(_) => Ok(Destination::Special),
         // Nothing there, or a link to nothing: the file is created where the link chain ends.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -84,6 +84,25 @@ mod unix {
     }
 
     #[test]
+    fn a_read_only_file_is_replaced_only_where_std_fs_write_could_write_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("frozen");
+        fs::write(&p, b"old").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o444)).unwrap();
+        // Root may write it, anyone else may not: compare with what std::fs::write may do.
+        let writable = fs::OpenOptions::new().write(true).open(&p).is_ok();
+        let r = write_atomic(&p, b"new");
+        assert_eq!(r.is_ok(), writable, "{r:?}");
+        let want: &[u8] = if writable { b"new" } else { b"old" };
+        assert_eq!(fs::read(&p).unwrap(), want);
+        if let Err(e) = r {
+            assert!(e.to_string().contains("Permission denied"), "{e}");
+        }
+        assert_eq!(mode(&p), 0o444);
+        assert_eq!(entries(dir.path()), 1);
+    }
+
+    #[test]
     fn a_symbolic_link_is_written_through_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let real = dir.path().join("weights.safetensors");
