@@ -184,16 +184,7 @@ impl TrainArgs {
             writable_dir(&self.out)?;
         }
         for file in [&self.report, &self.save].into_iter().flatten() {
-            match std::fs::metadata(file) {
-                Ok(m) if m.is_dir() => {
-                    bail!("{} is a directory: give a file name", file.display())
-                }
-                // A device or FIFO (`/dev/stdout`) is written in place, not beside.
-                Ok(m) if !m.is_file() => continue,
-                _ => {}
-            }
-            let dir = file.parent().filter(|p| !p.as_os_str().is_empty());
-            writable_dir(dir.unwrap_or(Path::new(".")))?;
+            output_file(file)?;
         }
         if let Some(p) = &self.load {
             match std::fs::metadata(p) {
@@ -209,6 +200,18 @@ impl TrainArgs {
         }
         Ok(())
     }
+}
+
+/// Checks, before any work, that `file` can be written: not a directory, and its directory
+/// created if needed and writable. A device or FIFO (`/dev/stdout`) is written in place.
+pub fn output_file(file: &Path) -> Result<()> {
+    match std::fs::metadata(file) {
+        Ok(m) if m.is_dir() => bail!("{} is a directory: give a file name", file.display()),
+        Ok(m) if !m.is_file() => return Ok(()),
+        _ => {}
+    }
+    let dir = file.parent().filter(|p| !p.as_os_str().is_empty());
+    writable_dir(dir.unwrap_or(Path::new(".")))
 }
 
 /// Creates `dir` if needed and checks that a file can be written in it.

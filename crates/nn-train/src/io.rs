@@ -105,9 +105,19 @@ fn temp_beside(
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(Permissions::from_mode(0o666));
     }
-    let tmp = builder
-        .tempfile_in(parent(path))
-        .map_err(io_err(user_path))?;
+    let dir = parent(path);
+    let tmp = builder.tempfile_in(dir).map_err(|e| {
+        // tempfile ends its message with the random file name it tried (`… at path "…"`);
+        // the directory says more.
+        let text = e.to_string();
+        let reason = text
+            .split_once(" at path ")
+            .map_or(text.as_str(), |(r, _)| r);
+        io_err(user_path)(std::io::Error::new(
+            e.kind(),
+            format!("cannot create a file in {}: {reason}", dir.display()),
+        ))
+    })?;
     if let Some(perms) = replaces {
         fs::set_permissions(tmp.path(), perms).map_err(io_err(user_path))?;
     }

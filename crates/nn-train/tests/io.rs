@@ -18,7 +18,16 @@ fn atomic_writes_replace_whole_files() {
     write_atomic(&p, b"second").unwrap();
     assert_eq!(fs::read(&p).unwrap(), b"second");
     assert_eq!(entries(dir.path()), 1);
-    assert!(write_atomic(&dir.path().join("missing/f.bin"), b"x").is_err());
+    let missing = dir.path().join("missing");
+    let err = write_atomic(&missing.join("f.bin"), b"x")
+        .unwrap_err()
+        .to_string();
+    // The directory is named, not tempfile's random file name in it.
+    let want = format!(
+        "cannot create a file in {}: No such file",
+        missing.display()
+    );
+    assert!(err.contains(&want) && !err.contains(".nn-"), "{err}");
     assert_eq!(entries(dir.path()), 1);
 }
 
