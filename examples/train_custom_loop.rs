@@ -246,6 +246,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("is a directory, not a weights file"), "{err}");
+        // A read-only file is refused before training wherever std::fs::write would refuse it
+        // (not as root).
+        let frozen = dir.path().join("frozen.safetensors");
+        std::fs::write(&frozen, b"").unwrap();
+        let mut perms = std::fs::metadata(&frozen).unwrap().permissions();
+        perms.set_readonly(true);
+        std::fs::set_permissions(&frozen, perms).unwrap();
+        let writable = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&frozen)
+            .is_ok();
+        let r = args(&["--save", frozen.to_str().unwrap()]).check();
+        assert_eq!(r.is_ok(), writable, "{r:?}");
         // A device is written in place: its directory need not be writable.
         assert!(args(&["--report", "/dev/null", "--save", "/dev/null"])
             .check()

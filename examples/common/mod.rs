@@ -202,13 +202,21 @@ impl TrainArgs {
     }
 }
 
-/// Checks, before any work, that `file` can be written: not a directory, and its directory
-/// created if needed and writable. A device or FIFO (`/dev/stdout`) is written in place.
+/// Checks, before any work, that `file` can be written: not a directory, writable if it
+/// exists, and its directory created if needed and writable. A device or FIFO (`/dev/stdout`)
+/// is written in place.
 pub fn output_file(file: &Path) -> Result<()> {
     match std::fs::metadata(file) {
         Ok(m) if m.is_dir() => bail!("{} is a directory: give a file name", file.display()),
         Ok(m) if !m.is_file() => return Ok(()),
-        _ => {}
+        // Opened without truncating: nothing changes.
+        Ok(_) => drop(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(file)
+                .with_context(|| format!("cannot write {}", file.display()))?,
+        ),
+        Err(_) => {}
     }
     let dir = file.parent().filter(|p| !p.as_os_str().is_empty());
     writable_dir(dir.unwrap_or(Path::new(".")))
