@@ -58,6 +58,12 @@ mod unix {
         fs::metadata(p).unwrap().permissions().mode() & 0o7777
     }
 
+    /// Writes "old" to `p` and gives it mode `m`.
+    fn old_file(p: &Path, m: u32) {
+        fs::write(p, b"old").unwrap();
+        fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+    }
+
     #[test]
     fn new_files_get_the_permissions_std_fs_write_gives() {
         let dir = tempfile::tempdir().unwrap();
@@ -83,8 +89,7 @@ mod unix {
         let dir = tempfile::tempdir().unwrap();
         for (name, m) in [("private", 0o600), ("shared", 0o664), ("script", 0o750)] {
             let p = dir.path().join(name);
-            fs::write(&p, b"old").unwrap();
-            fs::set_permissions(&p, fs::Permissions::from_mode(m)).unwrap();
+            old_file(&p, m);
             write_atomic(&p, b"new").unwrap();
             assert_eq!(fs::read(&p).unwrap(), b"new");
             assert_eq!(mode(&p), m, "{name}");
@@ -96,8 +101,7 @@ mod unix {
     fn a_read_only_file_is_replaced_only_where_std_fs_write_could_write_it() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("frozen");
-        fs::write(&p, b"old").unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o444)).unwrap();
+        old_file(&p, 0o444);
         // Root may write it, anyone else may not: compare with what std::fs::write may do.
         let writable = fs::OpenOptions::new().write(true).open(&p).is_ok();
         let r = write_atomic(&p, b"new");
@@ -115,8 +119,7 @@ mod unix {
     fn a_symbolic_link_is_written_through_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let real = dir.path().join("weights.safetensors");
-        fs::write(&real, b"old").unwrap();
-        fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).unwrap();
+        old_file(&real, 0o640);
         // A link to a link, the second one relative to its own directory.
         fs::create_dir(dir.path().join("sub")).unwrap();
         let inner = dir.path().join("sub/inner");
