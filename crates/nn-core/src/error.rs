@@ -7,6 +7,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong, with messages that name what was wrong and what was expected.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Operands whose shapes do not fit the operation.
     #[error("shape mismatch in {op}: {detail}")]
