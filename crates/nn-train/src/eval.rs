@@ -32,7 +32,8 @@ pub fn predict_classes<B: Backend, M: Model<B> + ?Sized>(
     crate::data::finite_rows(x, cols)?;
     let b = model.backend().clone();
     let mut out = Vec::with_capacity(x.len() / cols);
-    for chunk in x.chunks(CHUNK_ROWS * cols) {
+    // `max(1)`: a model of no inputs (cols 0) gets no rows, not a panic from `chunks(0)`.
+    for chunk in x.chunks(CHUNK_ROWS.saturating_mul(cols).max(1)) {
         let t = b.from_f64(chunk, Shape::new(chunk.len() / cols, cols))?;
         let scores = model.predict(&t)?;
         out.extend(b.index_to_host(&b.argmax_rows(&scores)?)?);
