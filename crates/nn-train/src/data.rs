@@ -39,6 +39,12 @@ impl Dataset {
             ));
         }
         let rows = x.len() / cols;
+        if rows > u32::MAX as usize {
+            return Err(Error::invalid(format!(
+                "{rows} rows: batches are gathered by 32-bit row indices, so at most {}",
+                u32::MAX
+            )));
+        }
         if rows != labels.len() {
             return Err(Error::shape(
                 "Dataset",
@@ -208,7 +214,14 @@ pub struct Shuffle {
 
 impl Shuffle {
     /// The identity order over `n` rows.
+    ///
+    /// # Panics
+    /// If `n` is above `u32::MAX` (row indices are 32-bit; [`Dataset::new`] refuses such data).
     pub fn new(n: usize) -> Self {
+        assert!(
+            u32::try_from(n).is_ok(),
+            "Shuffle::new: {n} rows do not fit 32-bit row indices"
+        );
         Shuffle {
             order: (0..n as u32).collect(),
         }
