@@ -235,6 +235,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(reloaded.train_accuracy, trained.train_accuracy);
+        // Weights of another hidden size: the message says which flag to give.
+        let err = run(Cpu::<f32>::new(), &args(&["--load", w, "--hidden", "7"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("has shape [2, 10]; the model's is (2, 7)")
+                && err.contains("give the --hidden the file was saved with"),
+            "{err}"
+        );
         let err = args(&["--load", "/no/such/file"])
             .check()
             .unwrap_err()

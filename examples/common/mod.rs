@@ -144,7 +144,13 @@ impl TrainArgs {
         model: &mut M,
     ) -> Result<()> {
         if let Some(p) = &self.load {
-            let stored = nn::train::load_params(model, p)?;
+            let stored = nn::train::load_params(model, p).map_err(|e| match e {
+                // Input and output sizes are the spiral's: only --hidden can differ.
+                nn::core::Error::Format { ref detail, .. } if detail.contains("has shape") => {
+                    anyhow::anyhow!("{e}: give the --hidden the file was saved with")
+                }
+                e => e.into(),
+            })?;
             say!("loaded {} ({stored} weights)", p.display());
         }
         Ok(())
