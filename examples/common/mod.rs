@@ -208,24 +208,15 @@ impl TrainArgs {
     }
 }
 
-/// Checks, before any work, that `file` can be written: not a directory, writable if it
-/// exists, and its directory created if needed and writable. A device or FIFO (`/dev/stdout`)
-/// is written in place.
+/// Checks, before any work, that `file` can be written (`nn_train::io::check_writable`), after
+/// creating its directory if needed, as for `--out`.
 pub fn output_file(file: &Path) -> Result<()> {
-    match std::fs::metadata(file) {
-        Ok(m) if m.is_dir() => bail!("{} is a directory: give a file name", file.display()),
-        Ok(m) if !m.is_file() => return Ok(()),
-        // Opened without truncating: nothing changes.
-        Ok(_) => drop(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(file)
-                .with_context(|| format!("cannot write {}", file.display()))?,
-        ),
-        Err(_) => {}
+    if let Some(dir) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
     }
-    let dir = file.parent().filter(|p| !p.as_os_str().is_empty());
-    writable_dir(dir.unwrap_or(Path::new(".")))
+    nn_train::io::check_writable(file)?;
+    Ok(())
 }
 
 /// Creates `dir` if needed and checks that a file can be written in it.

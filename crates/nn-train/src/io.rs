@@ -44,7 +44,7 @@ fn destination(path: &Path) -> Result<Destination> {
     match fs::metadata(path) {
         Ok(meta) if meta.is_dir() => Err(io_err(path)(std::io::Error::new(
             std::io::ErrorKind::IsADirectory,
-            "is a directory, not a file name",
+            "is a directory: give a file name",
         ))),
         Ok(meta) if meta.is_file() => {
             // A file this user may not write (read-only) is not replaced behind their back:
@@ -144,6 +144,20 @@ fn write_in_place(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(io_err(path))?;
     file.write_all(bytes).map_err(io_err(path))?;
     file.flush().map_err(io_err(path))
+}
+
+/// Checks, writing nothing, that [`write_atomic`] or [`render_atomic`] to `path` can succeed:
+/// not a directory, a file this user may write if one is there, and a directory in which the
+/// temporary file can be made. For programs to call before long work whose result goes there.
+pub fn check_writable(path: &Path) -> Result<()> {
+    match destination(path)? {
+        Destination::Special => Ok(()),
+        // The probe is removed when dropped.
+        Destination::File {
+            path: real,
+            replaces,
+        } => temp_beside(&real, "", replaces, path).map(drop),
+    }
 }
 
 /// Writes `bytes` to `path` atomically: readers see the old file or the new one, never half.

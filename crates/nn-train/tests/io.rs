@@ -1,7 +1,7 @@
 //! Atomic writes (`nn_train::io`): whole files, links written through, permissions kept,
 //! devices and FIFOs written in place, directories refused.
 
-use nn_train::io::{render_atomic, write_atomic};
+use nn_train::io::{check_writable, render_atomic, write_atomic};
 use std::fs;
 use std::path::Path;
 
@@ -29,6 +29,20 @@ fn atomic_writes_replace_whole_files() {
     );
     assert!(err.contains(&want) && !err.contains(".nn-"), "{err}");
     assert_eq!(entries(dir.path()), 1);
+}
+
+#[test]
+fn check_writable_writes_nothing_and_refuses_what_a_write_would() {
+    let dir = tempfile::tempdir().unwrap();
+    check_writable(&dir.path().join("new.json")).unwrap();
+    let err = check_writable(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("is a directory"), "{err}");
+    let err = check_writable(&dir.path().join("missing/new.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot create a file in"), "{err}");
+    // No probe file is left behind.
+    assert_eq!(entries(dir.path()), 0);
 }
 
 #[test]
