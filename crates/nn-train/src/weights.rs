@@ -176,13 +176,7 @@ fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
 pub fn load_params<B: Backend, M: Model<B> + ?Sized>(model: &mut M, path: &Path) -> Result<DType> {
     let b = model.backend().clone();
     let store = model.params();
-    let elements = store
-        .iter()
-        .map(|(_, p)| {
-            let s = b.shape(p.value());
-            s.rows.saturating_mul(s.cols) as u64
-        })
-        .fold(0u64, u64::saturating_add);
+    let elements = store.shapes(&b).iter().map(|(_, s)| s.len() as u64).sum();
     let bytes = read_bounded(path, max_file_len(elements))?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| format_err(path, format!("not a valid safetensors file: {e}")))?;
