@@ -59,37 +59,44 @@ fn train<B: Backend>(b: B, data_seed: u32, reload: bool) -> Result<Trained> {
     let losses = t.loss_list().to_vec();
     let model = t.into_inner().0;
 
-    let dir = tempfile::tempdir()?;
-    let original = host_params(&model)?;
-    let mut reloads = Vec::new();
-    let stored = if reload {
-        &[DType::F16, DType::F32, DType::F64][..]
+    let weights = model.params().shapes(&b).iter().map(|(_, s)| s.len()).sum();
+    let reloads = if reload {
+        reload_rows(&b, &model, &data)?
     } else {
-        &[]
+        Vec::new()
     };
-    for &dtype in stored {
+    Ok(Trained {
+        losses,
+        accuracy,
+        seconds,
+        reloads,
+        weights,
+    })
+}
+
+/// Saves `model` as f16, f32 and f64, loads each file back into a fresh model on `b`, and gives
+/// one table row per storage type.
+fn reload_rows<B: Backend>(b: &B, model: &TwoLayerNet<B>, data: &Dataset) -> Result<Vec<String>> {
+    let dir = tempfile::tempdir()?;
+    let original = host_params(model)?;
+    let mut rows = Vec::new();
+    for dtype in [DType::F16, DType::F32, DType::F64] {
         let path = dir.path().join(format!("spiral_{dtype}.safetensors"));
-        let bytes = save_params(&model, &path, dtype)?;
-        let mut reloaded = TwoLayerNet::new(&b, 2, 10, 3, &mut NumpyRng::new(0))?;
+        let bytes = save_params(model, &path, dtype)?;
+        let mut reloaded = TwoLayerNet::new(b, 2, 10, 3, &mut NumpyRng::new(0))?;
         load_params(&mut reloaded, &path)?;
         let diff = host_params(&reloaded)?
             .iter()
             .zip(&original)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
-        let acc = eval::accuracy(&mut reloaded, &data)?;
+        let acc = eval::accuracy(&mut reloaded, data)?;
         let data_bytes = original.len() * dtype.size_in_bytes();
-        reloads.push(format!(
+        rows.push(format!(
             "| {dtype} | {bytes} bytes | {data_bytes} bytes | {diff:.2e} | {acc:.4} |"
         ));
     }
-    Ok(Trained {
-        losses,
-        accuracy,
-        seconds,
-        reloads,
-        weights: original.len(),
-    })
+    Ok(rows)
 }
 
 fn host_params<B: Backend>(m: &TwoLayerNet<B>) -> Result<Vec<f64>> {
