@@ -146,7 +146,7 @@ impl TrainArgs {
         if let Some(p) = &self.load {
             let stored = nn::train::load_params(model, p).map_err(|e| match e {
                 // Input and output sizes are the spiral's: only --hidden can differ.
-                nn::core::Error::Format { ref detail, .. } if detail.contains("has shape") => {
+                nn::core::Error::ParamShape { .. } => {
                     anyhow::anyhow!("{e}: give the --hidden the file was saved with")
                 }
                 e => e.into(),

@@ -76,6 +76,19 @@ pub enum Error {
         /// What is wrong with it.
         detail: String,
     },
+    /// A weights file whose parameter has another shape than the model's: a well-formed file
+    /// saved from a model of other sizes (another hidden size, say).
+    #[error("{path}: parameter {name:?} has shape {found:?}; the model's is {expected}")]
+    ParamShape {
+        /// The file.
+        path: PathBuf,
+        /// The parameter's name (`layers.0.W`).
+        name: String,
+        /// Its shape in the file.
+        found: Vec<usize>,
+        /// Its shape in the model.
+        expected: crate::Shape,
+    },
 }
 
 impl Error {

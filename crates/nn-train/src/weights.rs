@@ -170,7 +170,8 @@ fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
 }
 
 /// Loads `path` into `model`, converting to its compute type. The file must hold exactly the
-/// model's parameters, with their shapes, and values finite in its compute type; otherwise a
+/// model's parameters, with their shapes, and values finite in its compute type; otherwise
+/// [`Error::ParamShape`] (a parameter of another shape: a model of other sizes) or
 /// [`Error::Format`] names what differs and the model is unchanged. Returns the file's storage
 /// dtype.
 pub fn load_params<B: Backend, M: Model<B> + ?Sized>(model: &mut M, path: &Path) -> Result<DType> {
@@ -199,14 +200,12 @@ pub fn load_params<B: Backend, M: Model<B> + ?Sized>(model: &mut M, path: &Path)
         let ok =
             view.shape() == file_shape(want).as_slice() || view.shape() == [want.rows, want.cols];
         if !ok {
-            return Err(format_err(
-                path,
-                format!(
-                    "parameter {:?} has shape {:?}; the model's is {want}",
-                    p.name(),
-                    view.shape()
-                ),
-            ));
+            return Err(Error::ParamShape {
+                path: path.to_path_buf(),
+                name: p.name().to_owned(),
+                found: view.shape().to_vec(),
+                expected: want,
+            });
         }
         let values = decode(&view).ok_or_else(|| {
             format_err(

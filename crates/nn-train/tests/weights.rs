@@ -149,10 +149,25 @@ fn bad_files_give_clear_errors_and_leave_the_model_unchanged() {
     let src = tempfile::tempdir().unwrap();
     let wide = src.path().join("wide.safetensors");
     save_params(&net(1, 5), &wide, DType::F32).unwrap();
-    let e = load_bytes(d, &std::fs::read(&wide).unwrap())
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("has shape [2, 5]; the model's is (2, 4)"), "{e}");
+    let e = load_bytes(d, &std::fs::read(&wide).unwrap()).unwrap_err();
+    // Its own kind, so a caller can tell a model of other sizes from a corrupt file.
+    match &e {
+        Error::ParamShape {
+            name,
+            found,
+            expected,
+            ..
+        } => assert_eq!(
+            (name.as_str(), found.as_slice(), *expected),
+            ("layers.0.W", &[2, 5][..], nn_core::Shape::new(2, 4))
+        ),
+        other => panic!("expected Error::ParamShape, got {other:?}"),
+    }
+    assert!(
+        e.to_string()
+            .contains("parameter \"layers.0.W\" has shape [2, 5]; the model's is (2, 4)"),
+        "{e}"
+    );
     let ints = handmade(
         &format!("{{{}}}", w("layers.0.W", "I32", "[2,4]", 32)),
         &[0; 32],
