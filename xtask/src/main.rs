@@ -5,6 +5,9 @@
 //!   instead of skipping: a pass here means verified on a GPU.
 //! - `cargo xtask check-fallback`: the nn-cpu unit tests under valgrind (no AVX-512), requiring
 //!   the run-time choice of the AVX2 kernels.
+//! - `cargo xtask miri`: the nn-cpu code that uses `unsafe` (the buffer pool, the `gemm` call)
+//!   under Miri, which checks each memory access against its allocation's bounds and Rust's
+//!   aliasing rules. Needs a nightly toolchain with the `miri` component.
 //! - `cargo xtask bench-report [--run]`: reads criterion's results (running `cargo bench` first
 //!   with `--run`) and writes `target/bench-report.md` and the CPU-vs-GPU crossover plot
 //!   `target/bench-crossover.png`.
@@ -280,6 +283,28 @@ fn check_fallback() {
     eprintln!("xtask check-fallback: the AVX2 path ran and gave the right results");
 }
 
+fn miri() {
+    let test = |args: &[&str]| {
+        let mut cmd = vec!["cargo", "+nightly", "miri", "test", "-p", "nn-cpu"];
+        cmd.extend_from_slice(args);
+        must(&cmd, &[]);
+    };
+    // Every op through the pooled buffers. `large` and `widths` (big and many shapes) would take
+    // an interpreter hours and reach no unsafe code of ours that the others do not.
+    test(&[
+        "--test",
+        "conformance",
+        "--",
+        "--skip",
+        "large",
+        "--skip",
+        "widths",
+    ]);
+    // The products, one through `gemm` (fewer shapes under Miri: see the test).
+    test(&["--lib", "--", "all_paths"]);
+    eprintln!("xtask miri: no undefined behaviour found in the nn-cpu tests it ran");
+}
+
 /// Builds the release test binary that `target` (cargo's selection flags) names and runs it
 /// under valgrind with `args`, failing on any valgrind error.
 fn under_valgrind(target: &[&str], args: &[&str], env: &[(&str, &str)]) {
@@ -540,9 +565,10 @@ fn main() {
         Some("bundle") => bundle(),
         Some("cuda-emu") => cuda_emu(),
         Some("check-fallback") => check_fallback(),
+        Some("miri") => miri(),
         Some("bench-report") => bench_report(args.get(1).map(String::as_str) == Some("--run")),
         _ => {
-            eprintln!("usage: cargo xtask ci | gpu-test | cuda-emu | check-fallback | bundle | bench-report");
+            eprintln!("usage: cargo xtask ci | gpu-test | cuda-emu | check-fallback | miri | bundle | bench-report");
             exit(2);
         }
     }
