@@ -439,11 +439,14 @@ mod tests {
         check_with(product::<E>, m, n, k)
     }
 
-    /// A product routine: [`product`], or one of its paths.
-    type Product<E> = fn(usize, usize, usize, Operand<E>, Operand<E>, &mut [E], Start<'_, E>);
-
     /// [`check_against_definition`] of the products `prod` computes.
-    fn check_with<E: Float>(prod: Product<E>, m: usize, n: usize, k: usize) {
+    #[allow(clippy::type_complexity)]
+    fn check_with<E: Float>(
+        prod: fn(usize, usize, usize, Operand<E>, Operand<E>, &mut [E], Start<'_, E>),
+        m: usize,
+        n: usize,
+        k: usize,
+    ) {
         let a: Vec<E> = (0..m * k).map(|i| E::of((i % 7) as f64 - 3.0)).collect();
         let b: Vec<E> = (0..k * n).map(|i| E::of((i % 5) as f64 * 0.5)).collect();
         let want: Vec<E> = (0..m * n)
@@ -500,8 +503,8 @@ mod tests {
         for &(m, n, k) in shapes {
             check_against_definition::<f64>(m, n, k);
         }
-        // The call into `gemm` on small shapes, which `product` gives to the loops instead (and
-        // all that Miri has time for), and on an empty sum (k = 0).
+        // The call into `gemm` on shapes it never gets otherwise: small ones (all Miri has
+        // time for) and empty sums.
         for (m, n, k) in [(3, 4, 5), (1, 7, 2), (4, 3, 0)] {
             check_with::<f64>(gemm_product, m, n, k);
         }
