@@ -464,7 +464,7 @@ mod tests {
         eprintln!("gemm kernel: {}", simd_level());
         let shapes: &[(usize, usize, usize)] = if cfg!(miri) {
             // `cargo xtask miri`: a small product and one just past SMALL (through `gemm` on
-            // one thread), which is what an interpreter finishes in a minute.
+            // one thread); Miri takes about 80 s for the two.
             &[(3, 4, 5), (33, 33, 31)]
         } else {
             &[
