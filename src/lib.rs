@@ -21,7 +21,7 @@
 //! assert!(acc < 0.5); // untrained
 //! # Ok::<(), nn::core::Error>(())
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 pub use nn_core as core;
 pub use nn_cpu as cpu;

@@ -14,7 +14,7 @@
 //! let w: Vec<f64> = rng.randn_vec(6).iter().map(|v| 0.01 * v).collect();
 //! assert_eq!(w.len(), Shape::new(2, 3).len());
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 pub mod backend;
 mod element;

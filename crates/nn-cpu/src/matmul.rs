@@ -29,7 +29,7 @@ pub fn simd_level() -> &'static str {
 }
 
 /// Row-major operand `x` of `rows × cols`, read as transposed when `t`.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct Operand<'a, E> {
     /// The row-major elements.
     pub data: &'a [E],

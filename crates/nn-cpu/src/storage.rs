@@ -34,6 +34,15 @@ impl<E> Pool<E> {
     }
 }
 
+impl<E> std::fmt::Debug for Pool<E> {
+    /// The number of free buffers in each size class (the elements would say nothing).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("free_per_class", &self.0.each_ref().map(Vec::len))
+            .finish()
+    }
+}
+
 /// The size class holding buffers of capacity `2^class ≥ n`, if `n` is poolable.
 fn class(n: usize) -> Option<usize> {
     let c = n.max(1).next_power_of_two().trailing_zeros() as usize;

@@ -22,7 +22,7 @@
 //! assert_eq!(gpu.to_host(&y)?, [5.0, 11.0, 11.0, 25.0]);
 //! # Ok::<(), nn_core::Error>(())
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 mod device;
 mod ops;

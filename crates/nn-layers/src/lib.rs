@@ -19,7 +19,7 @@
 //! assert!((b.scalar(&loss)? - 3f64.ln()).abs() < 1e-2); // near-uniform at the start
 //! # Ok::<(), nn_core::Error>(())
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 mod activation;
 mod affine;

@@ -16,7 +16,7 @@
 //! assert_eq!(b.to_host(store.value(w))?, [0.95, 2.1]);
 //! # Ok::<(), nn_core::Error>(())
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 use nn_core::{Backend, Error, Float, ParamId, ParamStore, Result};
 

@@ -7,7 +7,7 @@
 //! - [`eval`]: accuracy and the decision boundary, predicted in bounded chunks;
 //! - [`save_params`], [`load_params`]: weight files (safetensors; f16, f32 or f64);
 //! - [`io`]: atomic file writes; `plot` (feature `plot`): figures as PNG or SVG.
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 mod clip;
 mod data;

@@ -65,6 +65,7 @@ impl Default for FitOptions {
 /// assert_eq!(trainer.loss_list().len(), 3);
 /// # Ok::<(), nn_core::Error>(())
 /// ```
+#[derive(Debug)]
 pub struct Trainer<B: Backend, M: Model<B>, O: Optimizer<B>> {
     model: M,
     optimizer: O,
