@@ -17,7 +17,7 @@
 //! assert_eq!(b.to_host(&y)?, [5.0, 11.0, 11.0, 25.0]);
 //! # Ok::<(), nn_core::Error>(())
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 /// Calls `$f::<E, W>(args)` with the width `W` as a constant for widths 1 to 16, so that the
 /// innermost loop is unrolled and vectorised; `$generic(args)` for other widths.
@@ -72,7 +72,7 @@ impl<E: CpuFloat> Cpu<E> {
 
 /// A row-major matrix on the CPU. Clones share the buffer (a reference count); in-place ops
 /// copy it first when it is shared.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CpuTensor<E: CpuFloat> {
     shape: Shape,
     buf: ManuallyDrop<Arc<Buf<E>>>,
@@ -82,6 +82,14 @@ impl<E: CpuFloat> Drop for CpuTensor<E> {
     fn drop(&mut self) {
         // SAFETY: `buf` is taken once, here, and `self` is not used afterwards.
         storage::recycle(unsafe { ManuallyDrop::take(&mut self.buf) });
+    }
+}
+
+impl<E: CpuFloat> std::fmt::Debug for CpuTensor<E> {
+    /// The type, the shape and the elements as `ndarray` prints them (rows on their own lines,
+    /// large tensors elided): `CpuTensor<f32>(2, 2) [[1, 2],\n [3, 4]]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CpuTensor<{}>{} {}", E::DTYPE, self.shape, self.array())
     }
 }
 
@@ -105,5 +113,31 @@ impl CpuIndex {
     /// The indices.
     pub fn as_slice(&self) -> &[u32] {
         self.0.as_slice().expect("built contiguous by this crate")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nn_core::Backend;
+
+    #[test]
+    fn debug_shows_type_shape_and_elements() {
+        let b = Cpu::<f64>::new();
+        let x = b
+            .from_host(&[1.0, 2.5, -3.0, 4.0, 5.0, 6.0], Shape::new(2, 3))
+            .unwrap();
+        assert_eq!(
+            format!("{x:?}"),
+            "CpuTensor<f64>(2, 3) [[1, 2.5, -3],\n [4, 5, 6]]"
+        );
+        // Large tensors are elided as ndarray does, not printed in full.
+        let big = Cpu::<f32>::new().zeros(Shape::new(1000, 1000)).unwrap();
+        let text = format!("{big:?}");
+        assert!(
+            text.starts_with("CpuTensor<f32>(1000, 1000) [[0, 0, 0, 0, 0, ..., 0, 0, 0, 0, 0],"),
+            "{text}"
+        );
+        assert!(text.len() < 1000, "{} characters", text.len());
     }
 }
