@@ -56,11 +56,13 @@ pub trait CpuFloat: Float {
     fn pool() -> &'static LocalKey<RefCell<Pool<Self>>>;
 
     /// `exp(self)`, inlined and vectorisable ([`crate::simd`]): within a few ulp of `exp`,
-    /// with results below the smallest normal number flushed to 0.
-    fn exp_fast(self) -> Self;
+    /// with results below the smallest normal number flushed to 0. `FMA`: fused multiply-adds,
+    /// for code compiled with the `fma` target feature.
+    fn exp_fast<const FMA: bool>(self) -> Self;
 
     /// `ln(self)`, inlined and vectorisable ([`crate::simd`]): within a few ulp of `ln`.
-    fn ln_fast(self) -> Self;
+    /// `FMA` as for [`CpuFloat::exp_fast`].
+    fn ln_fast<const FMA: bool>(self) -> Self;
 }
 
 thread_local! {
@@ -74,12 +76,12 @@ impl CpuFloat for f32 {
     }
 
     #[inline(always)]
-    fn exp_fast(self) -> f32 {
-        crate::simd::exp_f32(self)
+    fn exp_fast<const FMA: bool>(self) -> f32 {
+        crate::simd::exp_f32::<FMA>(self)
     }
     #[inline(always)]
-    fn ln_fast(self) -> f32 {
-        crate::simd::ln_f32(self)
+    fn ln_fast<const FMA: bool>(self) -> f32 {
+        crate::simd::ln_f32::<FMA>(self)
     }
 }
 impl CpuFloat for f64 {
@@ -87,12 +89,12 @@ impl CpuFloat for f64 {
         &POOL_F64
     }
     #[inline(always)]
-    fn exp_fast(self) -> f64 {
-        crate::simd::exp_f64(self)
+    fn exp_fast<const FMA: bool>(self) -> f64 {
+        crate::simd::exp_f64::<FMA>(self)
     }
     #[inline(always)]
-    fn ln_fast(self) -> f64 {
-        crate::simd::ln_f64(self)
+    fn ln_fast<const FMA: bool>(self) -> f64 {
+        crate::simd::ln_f64::<FMA>(self)
     }
 }
 
