@@ -211,8 +211,9 @@ pub fn ln_f32<const FMA: bool>(x: f32) -> f32 {
 dispatched! {
     /// `out[i] = 1 / (1 + exp(-x[i]))`.
     pub fn sigmoid<E: CpuFloat>(x: &[E], out: &mut [E]) {
+        const FMA: bool = target_cfg_f!(target_feature = "fma");
         for (o, &v) in out.iter_mut().zip(x) {
-            *o = E::one() / (E::one() + (-v).exp_fast::<{ target_cfg_f!(target_feature = "fma") }>());
+            *o = E::one() / (E::one() + (-v).exp_fast::<FMA>());
         }
     }
 
@@ -220,15 +221,17 @@ dispatched! {
     /// whole buffer at once (vectorised across rows, which are only a few classes wide), divide
     /// each row by its sum. Widths up to 16 are constants, so the row loops are straight code.
     pub fn softmax_rows<E: CpuFloat>(v: &mut [E], cols: usize) {
+        const FMA: bool = target_cfg_f!(target_feature = "fma");
         by_width!(cols, softmax_fixed, softmax_any, (v, cols));
         for e in v.iter_mut() {
-            *e = e.exp_fast::<{ target_cfg_f!(target_feature = "fma") }>();
+            *e = e.exp_fast::<FMA>();
         }
         by_width!(cols, normalise_fixed, normalise_any, (v, cols));
     }
 
     /// `Σ_i ln(y[i, labels[i]] + eps)` over the rows of `y` (`cols` wide; labels in range).
     pub fn sum_log_picked<E: CpuFloat>(y: &[E], cols: usize, labels: &[u32], eps: E) -> E {
+        const FMA: bool = target_cfg_f!(target_feature = "fma");
         // Gathered first, so that the logarithms run as whole vectors.
         let mut total = E::zero();
         for (rows, labs) in y.chunks(cols * 64).zip(labels.chunks(64)) {
@@ -239,7 +242,7 @@ dispatched! {
             // Whole blocks of 8, so the tail costs at most 7 spare logarithms of 1.
             let used = labs.len().div_ceil(8) * 8;
             for p in picked[..used].iter_mut() {
-                *p = p.ln_fast::<{ target_cfg_f!(target_feature = "fma") }>();
+                *p = p.ln_fast::<FMA>();
             }
             total = picked[..labs.len()].iter().fold(total, |s, &v| s + v);
         }
