@@ -3,6 +3,8 @@
 //! Each optimizer updates every parameter that received a gradient this step, with the book's
 //! formulas evaluated in the book's order (so f64 runs match NumPy to rounding). Per-parameter
 //! state (velocities, squared sums, moments) is created lazily, indexed by [`ParamId`].
+//! `Default` gives the book's default hyperparameters (`Adam::default()` is the book's
+//! `Adam()`); they are public fields, checked when the optimizer is made and at every update.
 //!
 //! ```
 //! use nn_core::{Backend, ParamStore, Shape};
@@ -26,20 +28,30 @@ pub trait Optimizer<B: Backend> {
     fn update(&mut self, backend: &B, params: &mut ParamStore<B>) -> Result<()>;
 }
 
-fn check_rate(what: &str, v: f64) -> Result<f64> {
+fn check_rate(what: &str, v: f64) -> Result<()> {
     if !v.is_finite() || v < 0.0 {
         return Err(Error::invalid(format!(
             "{what} must be a finite number ≥ 0, got {v}"
         )));
     }
-    Ok(v)
+    Ok(())
 }
 
-fn check_fraction(what: &str, v: f64) -> Result<f64> {
+fn check_fraction(what: &str, v: f64) -> Result<()> {
     if !(0.0..1.0).contains(&v) {
         return Err(Error::invalid(format!("{what} must be in [0, 1), got {v}")));
     }
-    Ok(v)
+    Ok(())
+}
+
+/// An optimizer's hyperparameters, checked when it is made and again at every `update`: they
+/// are public fields (a schedule may lower `lr` between epochs), so a value set to NaN or out of
+/// range is refused before it reaches the weights.
+trait Hyper: Sized {
+    fn check(&self) -> Result<()>;
+    fn checked(self) -> Result<Self> {
+        self.check().map(|()| self)
+    }
 }
 
 /// Per-parameter state tensors, created as zeros of the parameter's shape on first use.
@@ -89,14 +101,26 @@ pub struct Sgd {
 impl Sgd {
     /// SGD with learning rate `lr` (the book's default is 0.01).
     pub fn new(lr: f64) -> Result<Self> {
-        Ok(Sgd {
-            lr: check_rate("learning rate", lr)?,
-        })
+        Sgd { lr }.checked()
+    }
+}
+
+impl Hyper for Sgd {
+    fn check(&self) -> Result<()> {
+        check_rate("learning rate", self.lr)
+    }
+}
+
+/// The book's default, `lr = 0.01`.
+impl Default for Sgd {
+    fn default() -> Self {
+        Sgd { lr: 0.01 }
     }
 }
 
 impl<B: Backend> Optimizer<B> for Sgd {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
+        self.check()?;
         // One call for all parameters: one launch on a GPU.
         b.axpy_many(B::Elem::of(-self.lr), params.values_and_grads_mut())
     }
@@ -113,18 +137,39 @@ pub struct Momentum<B: Backend> {
 }
 
 impl<B: Backend> Momentum<B> {
-    /// Momentum with the book's defaults being `lr = 0.01`, `momentum = 0.9`.
+    /// Momentum with learning rate `lr` and coefficient `momentum` (the book's defaults, which
+    /// [`Default`] gives, are 0.01 and 0.9).
     pub fn new(lr: f64, momentum: f64) -> Result<Self> {
-        Ok(Momentum {
-            lr: check_rate("learning rate", lr)?,
-            momentum: check_fraction("momentum", momentum)?,
+        Momentum {
+            lr,
+            momentum,
             v: State::default(),
-        })
+        }
+        .checked()
+    }
+}
+
+impl<B: Backend> Hyper for Momentum<B> {
+    fn check(&self) -> Result<()> {
+        check_rate("learning rate", self.lr)?;
+        check_fraction("momentum", self.momentum)
+    }
+}
+
+/// The book's defaults, `lr = 0.01`, `momentum = 0.9`.
+impl<B: Backend> Default for Momentum<B> {
+    fn default() -> Self {
+        Momentum {
+            lr: 0.01,
+            momentum: 0.9,
+            v: State::default(),
+        }
     }
 }
 
 impl<B: Backend> Optimizer<B> for Momentum<B> {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
+        self.check()?;
         let (m, lr) = (B::Elem::of(self.momentum), B::Elem::of(-self.lr));
         each(params, |id, p, g| {
             let v = self.v.get(b, id, p)?;
@@ -146,18 +191,39 @@ pub struct Nesterov<B: Backend> {
 }
 
 impl<B: Backend> Nesterov<B> {
-    /// Nesterov with the book's defaults being `lr = 0.01`, `momentum = 0.9`.
+    /// Nesterov with learning rate `lr` and coefficient `momentum` (the book's defaults, which
+    /// [`Default`] gives, are 0.01 and 0.9).
     pub fn new(lr: f64, momentum: f64) -> Result<Self> {
-        Ok(Nesterov {
-            lr: check_rate("learning rate", lr)?,
-            momentum: check_fraction("momentum", momentum)?,
+        Nesterov {
+            lr,
+            momentum,
             v: State::default(),
-        })
+        }
+        .checked()
+    }
+}
+
+impl<B: Backend> Hyper for Nesterov<B> {
+    fn check(&self) -> Result<()> {
+        check_rate("learning rate", self.lr)?;
+        check_fraction("momentum", self.momentum)
+    }
+}
+
+/// The book's defaults, `lr = 0.01`, `momentum = 0.9`.
+impl<B: Backend> Default for Nesterov<B> {
+    fn default() -> Self {
+        Nesterov {
+            lr: 0.01,
+            momentum: 0.9,
+            v: State::default(),
+        }
     }
 }
 
 impl<B: Backend> Optimizer<B> for Nesterov<B> {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
+        self.check()?;
         let m = self.momentum;
         let e = B::Elem::of;
         each(params, |id, p, g| {
@@ -181,15 +247,33 @@ pub struct AdaGrad<B: Backend> {
 impl<B: Backend> AdaGrad<B> {
     /// AdaGrad with learning rate `lr` (the book's default is 0.01).
     pub fn new(lr: f64) -> Result<Self> {
-        Ok(AdaGrad {
-            lr: check_rate("learning rate", lr)?,
+        AdaGrad {
+            lr,
             h: State::default(),
-        })
+        }
+        .checked()
+    }
+}
+
+impl<B: Backend> Hyper for AdaGrad<B> {
+    fn check(&self) -> Result<()> {
+        check_rate("learning rate", self.lr)
+    }
+}
+
+/// The book's default, `lr = 0.01`.
+impl<B: Backend> Default for AdaGrad<B> {
+    fn default() -> Self {
+        AdaGrad {
+            lr: 0.01,
+            h: State::default(),
+        }
     }
 }
 
 impl<B: Backend> Optimizer<B> for AdaGrad<B> {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
+        self.check()?;
         let e = B::Elem::of;
         each(params, |id, p, g| {
             let h = self.h.get(b, id, p)?;
@@ -210,18 +294,39 @@ pub struct RmsProp<B: Backend> {
 }
 
 impl<B: Backend> RmsProp<B> {
-    /// RMSprop with the book's defaults being `lr = 0.01`, `decay_rate = 0.99`.
+    /// RMSprop with learning rate `lr` and `decay_rate` (the book's defaults, which
+    /// [`Default`] gives, are 0.01 and 0.99).
     pub fn new(lr: f64, decay_rate: f64) -> Result<Self> {
-        Ok(RmsProp {
-            lr: check_rate("learning rate", lr)?,
-            decay_rate: check_fraction("decay rate", decay_rate)?,
+        RmsProp {
+            lr,
+            decay_rate,
             h: State::default(),
-        })
+        }
+        .checked()
+    }
+}
+
+impl<B: Backend> Hyper for RmsProp<B> {
+    fn check(&self) -> Result<()> {
+        check_rate("learning rate", self.lr)?;
+        check_fraction("decay rate", self.decay_rate)
+    }
+}
+
+/// The book's defaults, `lr = 0.01`, `decay_rate = 0.99`.
+impl<B: Backend> Default for RmsProp<B> {
+    fn default() -> Self {
+        RmsProp {
+            lr: 0.01,
+            decay_rate: 0.99,
+            h: State::default(),
+        }
     }
 }
 
 impl<B: Backend> Optimizer<B> for RmsProp<B> {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
+        self.check()?;
         let e = B::Elem::of;
         each(params, |id, p, g| {
             let h = self.h.get(b, id, p)?;
@@ -248,21 +353,44 @@ pub struct Adam<B: Backend> {
 }
 
 impl<B: Backend> Adam<B> {
-    /// Adam with the book's defaults being `lr = 0.001`, `beta1 = 0.9`, `beta2 = 0.999`.
+    /// Adam with learning rate `lr` and moment decays `beta1`, `beta2` (the book's defaults,
+    /// which [`Default`] gives, are 0.001, 0.9 and 0.999).
     pub fn new(lr: f64, beta1: f64, beta2: f64) -> Result<Self> {
-        Ok(Adam {
-            lr: check_rate("learning rate", lr)?,
-            beta1: check_fraction("beta1", beta1)?,
-            beta2: check_fraction("beta2", beta2)?,
+        Adam {
+            lr,
+            beta1,
+            beta2,
+            ..Default::default()
+        }
+        .checked()
+    }
+}
+
+impl<B: Backend> Hyper for Adam<B> {
+    fn check(&self) -> Result<()> {
+        check_rate("learning rate", self.lr)?;
+        check_fraction("beta1", self.beta1)?;
+        check_fraction("beta2", self.beta2)
+    }
+}
+
+/// The book's defaults, `lr = 0.001`, `beta1 = 0.9`, `beta2 = 0.999`.
+impl<B: Backend> Default for Adam<B> {
+    fn default() -> Self {
+        Adam {
+            lr: 0.001,
+            beta1: 0.9,
+            beta2: 0.999,
             iter: 0,
             m: State::default(),
             v: State::default(),
-        })
+        }
     }
 }
 
 impl<B: Backend> Optimizer<B> for Adam<B> {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
+        self.check()?;
         self.iter += 1;
         let lr_t = self.lr * (1.0 - self.beta2.powi(self.iter)).sqrt()
             / (1.0 - self.beta1.powi(self.iter));
@@ -282,12 +410,42 @@ impl<B: Backend> Optimizer<B> for Adam<B> {
 /// `rmsprop`, `adam`, each with the book's defaults apart from `lr`.
 pub fn by_name<B: Backend>(name: &str, lr: f64) -> Result<Box<dyn Optimizer<B>>> {
     Ok(match name {
-        "sgd" => Box::new(Sgd::new(lr)?),
-        "momentum" => Box::new(Momentum::new(lr, 0.9)?),
-        "nesterov" => Box::new(Nesterov::new(lr, 0.9)?),
-        "adagrad" => Box::new(AdaGrad::new(lr)?),
-        "rmsprop" => Box::new(RmsProp::new(lr, 0.99)?),
-        "adam" => Box::new(Adam::new(lr, 0.9, 0.999)?),
+        "sgd" => Box::new(Sgd { lr }.checked()?),
+        "momentum" => Box::new(
+            Momentum {
+                lr,
+                ..Default::default()
+            }
+            .checked()?,
+        ),
+        "nesterov" => Box::new(
+            Nesterov {
+                lr,
+                ..Default::default()
+            }
+            .checked()?,
+        ),
+        "adagrad" => Box::new(
+            AdaGrad {
+                lr,
+                ..Default::default()
+            }
+            .checked()?,
+        ),
+        "rmsprop" => Box::new(
+            RmsProp {
+                lr,
+                ..Default::default()
+            }
+            .checked()?,
+        ),
+        "adam" => Box::new(
+            Adam {
+                lr,
+                ..Default::default()
+            }
+            .checked()?,
+        ),
         _ => {
             return Err(Error::invalid(format!(
                 "unknown optimizer {name:?}: expected one of {}",

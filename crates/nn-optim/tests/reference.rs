@@ -16,7 +16,7 @@
 use approx::assert_relative_eq;
 use nn_core::{Backend, ParamStore, Shape};
 use nn_cpu::Cpu;
-use nn_optim::{by_name, Optimizer};
+use nn_optim::{by_name, AdaGrad, Adam, Momentum, Nesterov, Optimizer, RmsProp, Sgd};
 
 const GRADS: [[f64; 4]; 3] = [
     [0.1, -0.2, 0.3, 0.05],
@@ -66,13 +66,17 @@ const EXPECTED: [(&str, [f64; 4]); 6] = [
 ];
 
 fn run<E: nn_cpu::CpuFloat>(name: &str) -> Vec<f64> {
+    run_with(by_name::<Cpu<E>>(name, 0.1).unwrap())
+}
+
+/// The parameter after `opt`'s three updates with [`GRADS`].
+fn run_with<E: nn_cpu::CpuFloat>(mut opt: impl Optimizer<Cpu<E>>) -> Vec<f64> {
     let b = Cpu::<E>::new();
     let s = Shape::new(2, 2);
     let mut store = ParamStore::new();
     let id = store
         .add("p", b.from_f64(&[0.5, -1.0, 2.0, 0.1], s).unwrap())
         .unwrap();
-    let mut opt = by_name::<Cpu<E>>(name, 0.1).unwrap();
     for g in GRADS {
         store.zero_grads();
         store
@@ -128,4 +132,95 @@ fn parameters_without_gradient_are_left_alone() {
         .update(&b, &mut store)
         .unwrap();
     assert_eq!(b.to_host(store.value(id)).unwrap(), [1.0]);
+}
+
+/// `Default` gives the book's defaults: with `lr` set to the reference's 0.1, each optimizer
+/// matches the NumPy run (which used the book's defaults for everything but `lr`).
+#[test]
+fn defaults_are_the_books() {
+    type B = Cpu<f64>;
+    let runs: [(&str, Vec<f64>); 6] = [
+        ("sgd", run_with::<f64>(Sgd { lr: 0.1 })),
+        ("momentum", {
+            let mut o = Momentum::<B>::default();
+            o.lr = 0.1;
+            run_with(o)
+        }),
+        ("nesterov", {
+            let mut o = Nesterov::<B>::default();
+            o.lr = 0.1;
+            run_with(o)
+        }),
+        ("adagrad", {
+            let mut o = AdaGrad::<B>::default();
+            o.lr = 0.1;
+            run_with(o)
+        }),
+        ("rmsprop", {
+            let mut o = RmsProp::<B>::default();
+            o.lr = 0.1;
+            run_with(o)
+        }),
+        ("adam", {
+            let mut o = Adam::<B>::default();
+            o.lr = 0.1;
+            run_with(o)
+        }),
+    ];
+    for ((name, got), (want_name, want)) in runs.iter().zip(EXPECTED) {
+        assert_eq!(*name, want_name);
+        for (g, w) in got.iter().zip(want) {
+            assert_relative_eq!(*g, w, max_relative = 1e-14);
+        }
+    }
+    assert_eq!(Sgd::default().lr, 0.01);
+    assert_eq!(Adam::<B>::default().lr, 0.001);
+}
+
+/// Hyperparameters are public fields; one set out of range after construction is refused at
+/// the next `update`, before any parameter changes.
+#[test]
+fn hyperparameters_changed_later_are_checked_at_update() {
+    type B = Cpu<f64>;
+    let b = B::new();
+    let mut store = ParamStore::new();
+    let id = store
+        .add("p", b.from_f64(&[1.0, 2.0], Shape::row(2)).unwrap())
+        .unwrap();
+    store
+        .accumulate_grad(&b, id, b.from_f64(&[0.5, 0.5], Shape::row(2)).unwrap())
+        .unwrap();
+    let sgd = Sgd { lr: f64::NAN };
+    let mut momentum = Momentum::<B>::default();
+    momentum.momentum = 1.0;
+    let mut nesterov = Nesterov::<B>::default();
+    nesterov.lr = -1.0;
+    let mut adagrad = AdaGrad::<B>::default();
+    adagrad.lr = f64::INFINITY;
+    let mut rmsprop = RmsProp::<B>::default();
+    rmsprop.decay_rate = f64::NAN;
+    let mut adam = Adam::<B>::default();
+    adam.beta2 = -0.5;
+    let cases: [(Box<dyn Optimizer<B>>, &str); 6] = [
+        (
+            Box::new(sgd),
+            "learning rate must be a finite number ≥ 0, got NaN",
+        ),
+        (Box::new(momentum), "momentum must be in [0, 1), got 1"),
+        (
+            Box::new(nesterov),
+            "learning rate must be a finite number ≥ 0, got -1",
+        ),
+        (
+            Box::new(adagrad),
+            "learning rate must be a finite number ≥ 0, got inf",
+        ),
+        (Box::new(rmsprop), "decay rate must be in [0, 1), got NaN"),
+        (Box::new(adam), "beta2 must be in [0, 1), got -0.5"),
+    ];
+    for (mut opt, want) in cases {
+        let err = opt.update(&b, &mut store).expect_err("refused");
+        assert!(err.to_string().contains(want), "{err}");
+        assert_eq!(b.to_host(store.value(id)).unwrap(), [1.0, 2.0]);
+    }
 }
