@@ -5,6 +5,74 @@ use crate::{Affine, Labels, Layer, LossLayer, Sigmoid, SoftmaxWithLoss};
 use nn_core::{Backend, Error, NumpyRng, ParamStore, Result, Shape};
 
 /// What a trainer needs from a model: prediction, a loss, gradients, and its parameters.
+///
+/// A model of your own keeps its parameters in one [`ParamStore`] and its layers in fields,
+/// runs them in order in `predict`, and back in reverse order in `backward`, starting from the
+/// loss layer with `dout = 1` as the book does. [`TwoLayerNet`] is written this way; here the
+/// same net with ReLU in place of the sigmoid, on any backend:
+///
+/// ```
+/// use nn_core::{Backend, Float, ParamStore, Result, Shape};
+/// use nn_layers::{Affine, Labels, Layer, LossLayer, Model, Relu, SoftmaxWithLoss};
+///
+/// struct ReluNet<B: Backend> {
+///     backend: B,
+///     store: ParamStore<B>,
+///     affine1: Affine<B>,
+///     relu: Relu<B>,
+///     affine2: Affine<B>,
+///     loss: SoftmaxWithLoss<B>,
+/// }
+///
+/// impl<B: Backend> ReluNet<B> {
+///     /// Weights from `w1` (`2 × 4`) and `w2` (`4 × 3`), biases zero.
+///     fn new(b: &B, w1: &[f64], w2: &[f64]) -> Result<Self> {
+///         let mut store = ParamStore::new();
+///         let (w1, w2) = (b.from_f64(w1, Shape::new(2, 4))?, b.from_f64(w2, Shape::new(4, 3))?);
+///         let affine1 = Affine::new(b, &mut store, "layers.0", w1, b.zeros(Shape::row(4))?)?;
+///         let affine2 = Affine::new(b, &mut store, "layers.2", w2, b.zeros(Shape::row(3))?)?;
+///         let (relu, loss) = (Relu::new(b), SoftmaxWithLoss::new(b));
+///         Ok(ReluNet { backend: b.clone(), store, affine1, relu, affine2, loss })
+///     }
+/// }
+///
+/// impl<B: Backend> Model<B> for ReluNet<B> {
+///     fn backend(&self) -> &B { &self.backend }
+///     fn predict(&mut self, x: &B::Tensor) -> Result<B::Tensor> {
+///         let h = self.affine1.forward(&self.store, x)?;
+///         let h = self.relu.forward(&self.store, &h)?;
+///         self.affine2.forward(&self.store, &h)
+///     }
+///     fn forward(&mut self, x: &B::Tensor, t: Labels<'_, B>) -> Result<B::Tensor> {
+///         let score = self.predict(x)?;
+///         self.loss.forward(&score, t)
+///     }
+///     fn backward(&mut self) -> Result<()> {
+///         self.store.zero_grads();
+///         let d = self.loss.backward(B::Elem::of(1.0))?;
+///         let d = self.affine2.backward(&mut self.store, &d)?;
+///         let d = self.relu.backward(&mut self.store, &d)?;
+///         self.affine1.backward_params_only(&mut self.store, &d)
+///     }
+///     fn params(&self) -> &ParamStore<B> { &self.store }
+///     fn params_mut(&mut self) -> &mut ParamStore<B> { &mut self.store }
+///     fn input_size(&self) -> usize { 2 }
+///     fn output_size(&self) -> usize { 3 }
+/// }
+///
+/// // One forward and backward pass on the CPU: every parameter now has its gradient.
+/// let b = nn_cpu::Cpu::<f64>::new();
+/// let w1: Vec<f64> = (0..8).map(|i| 0.1 * i as f64 - 0.35).collect();
+/// let w2: Vec<f64> = (0..12).map(|i| 0.05 * i as f64 - 0.3).collect();
+/// let mut net = ReluNet::new(&b, &w1, &w2)?;
+/// let x = b.from_f64(&[0.5, -0.2, 0.1, 0.9], Shape::new(2, 2))?;
+/// let t = b.index_from_host(&[2, 0])?;
+/// let loss = net.forward(&x, Labels::Index(&t))?;
+/// net.backward()?;
+/// assert!(b.scalar(&loss)? > 0.0);
+/// assert!(net.params().ids().all(|id| net.params().grad(id).is_some()));
+/// # Ok::<(), nn_core::Error>(())
+/// ```
 pub trait Model<B: Backend> {
     /// The backend the model lives on.
     fn backend(&self) -> &B;
