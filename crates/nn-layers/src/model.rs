@@ -80,7 +80,10 @@ pub trait Model<B: Backend> {
     fn predict(&mut self, x: &B::Tensor) -> Result<B::Tensor>;
     /// The mean loss over the batch, as a `1 × 1` tensor on the device.
     fn forward(&mut self, x: &B::Tensor, t: Labels<'_, B>) -> Result<B::Tensor>;
-    /// Gradients of the last `forward`'s loss, written into [`Model::params`].
+    /// Gradients of the last `forward`'s loss, written into [`Model::params`]. Starts with
+    /// [`ParamStore::zero_grads`]: the layers add into gradients this step has written, so
+    /// without it they would add to the last step's (`nn_train::Trainer` marks them stale
+    /// before calling this; a hand-written loop relies on the model).
     fn backward(&mut self) -> Result<()>;
     /// The parameters and their gradients.
     fn params(&self) -> &ParamStore<B>;

@@ -185,6 +185,9 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
                 let s = iters * o.batch_size;
                 let (bx, bt) = b.gather_batch(&dev.x, &dev.t, &idx, s, o.batch_size)?;
                 let loss = self.model.forward(&bx, Labels::Index(&bt))?;
+                // The book's backward overwrites the gradients; a model that forgets to mark
+                // them stale would add this step's to the last one's.
+                self.model.params_mut().zero_grads();
                 self.model.backward()?;
                 // Shared parameters were merged as backward ran (ParamStore sums by id).
                 if let Some(max) = o.max_grad {

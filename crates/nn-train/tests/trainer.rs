@@ -183,6 +183,8 @@ struct Tied {
     enc: MatMul<B>,
     dec: MatMul<B>,
     loss: SoftmaxWithLoss<B>,
+    /// A bug to survive: `backward` does not start with `zero_grads`.
+    forgets_zero_grads: bool,
 }
 
 impl Tied {
@@ -203,6 +205,7 @@ impl Tied {
             store,
             enc,
             dec,
+            forgets_zero_grads: false,
         }
     }
 }
@@ -224,7 +227,9 @@ impl Model<B> for Tied {
         self.loss.forward(&s, t)
     }
     fn backward(&mut self) -> Result<()> {
-        self.store.zero_grads();
+        if !self.forgets_zero_grads {
+            self.store.zero_grads();
+        }
         let d = self.loss.backward(1.0)?;
         let d = self.dec.backward(&mut self.store, &d)?;
         self.enc.backward_params_only(&mut self.store, &d)
@@ -292,6 +297,37 @@ fn shared_weight_gets_the_summed_gradient_including_transposed_use() {
     for i in 0..6 {
         assert_relative_eq!(w1[i], w0[i] - 0.1 * g[i], max_relative = 1e-12);
     }
+}
+
+/// The Trainer marks gradients stale before each `backward`, so a model whose `backward`
+/// forgets to does not add each step's gradient to the last one's.
+#[test]
+fn a_model_that_forgets_zero_grads_still_trains_right() {
+    let w0 = [0.3, -0.2, 0.5, 0.1, -0.4, 0.6];
+    let x = [
+        1.0, 0.5, -0.5, 0.2, -1.0, 0.3, 0.7, 0.1, -0.2, -0.6, 0.4, 0.9,
+    ];
+    let data = Dataset::new(x.to_vec(), 3, vec![2, 0, 1, 1], 3).unwrap();
+    let o = quiet(5, 2);
+    let fit = |forgets| {
+        let mut m = Tied::new(&w0);
+        m.forgets_zero_grads = forgets;
+        let mut tr = Trainer::new(m, Sgd::new(0.5).unwrap());
+        tr.fit(
+            &data,
+            &FitOptions {
+                eval_interval: Some(1),
+                ..o.clone()
+            },
+            &mut NumpyRng::new(3),
+        )
+        .unwrap();
+        let w = tr.model().params().value(nn_core::ParamId(0)).clone();
+        (tr.loss_list().to_vec(), B::new().to_host(&w).unwrap())
+    };
+    let (good, bad) = (fit(false), fit(true));
+    assert_eq!(good.0.len(), 10);
+    assert_eq!(good, bad);
 }
 
 #[test]
