@@ -48,9 +48,25 @@ fn check_fraction(what: &str, v: f64) -> Result<()> {
 /// are public fields (a schedule may lower `lr` between epochs), so a value set to NaN or out of
 /// range is refused before it reaches the weights.
 trait Hyper: Sized {
+    /// The learning rate.
+    fn lr(&self) -> f64;
+    /// Every hyperparameter within its range.
     fn check(&self) -> Result<()>;
     fn checked(self) -> Result<Self> {
         self.check().map(|()| self)
+    }
+    /// [`Hyper::check`], and the learning rate within the range of the compute type `E`
+    /// (`1e39` is infinite in f32): what `update` runs first.
+    fn ready<E: Float>(&self) -> Result<()> {
+        self.check()?;
+        let lr = self.lr();
+        if E::of(lr).f64().is_finite() {
+            return Ok(());
+        }
+        Err(Error::invalid(format!(
+            "learning rate {lr:e} is beyond the range of {}",
+            E::DTYPE
+        )))
     }
 }
 
@@ -106,6 +122,9 @@ impl Sgd {
 }
 
 impl Hyper for Sgd {
+    fn lr(&self) -> f64 {
+        self.lr
+    }
     fn check(&self) -> Result<()> {
         check_rate("learning rate", self.lr)
     }
@@ -120,7 +139,7 @@ impl Default for Sgd {
 
 impl<B: Backend> Optimizer<B> for Sgd {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
-        self.check()?;
+        self.ready::<B::Elem>()?;
         // One call for all parameters: one launch on a GPU.
         b.axpy_many(B::Elem::of(-self.lr), params.values_and_grads_mut())
     }
@@ -150,6 +169,9 @@ impl<B: Backend> Momentum<B> {
 }
 
 impl<B: Backend> Hyper for Momentum<B> {
+    fn lr(&self) -> f64 {
+        self.lr
+    }
     fn check(&self) -> Result<()> {
         check_rate("learning rate", self.lr)?;
         check_fraction("momentum", self.momentum)
@@ -169,7 +191,7 @@ impl<B: Backend> Default for Momentum<B> {
 
 impl<B: Backend> Optimizer<B> for Momentum<B> {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
-        self.check()?;
+        self.ready::<B::Elem>()?;
         let (m, lr) = (B::Elem::of(self.momentum), B::Elem::of(-self.lr));
         each(params, |id, p, g| {
             let v = self.v.get(b, id, p)?;
@@ -204,6 +226,9 @@ impl<B: Backend> Nesterov<B> {
 }
 
 impl<B: Backend> Hyper for Nesterov<B> {
+    fn lr(&self) -> f64 {
+        self.lr
+    }
     fn check(&self) -> Result<()> {
         check_rate("learning rate", self.lr)?;
         check_fraction("momentum", self.momentum)
@@ -223,7 +248,7 @@ impl<B: Backend> Default for Nesterov<B> {
 
 impl<B: Backend> Optimizer<B> for Nesterov<B> {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
-        self.check()?;
+        self.ready::<B::Elem>()?;
         let m = self.momentum;
         let e = B::Elem::of;
         each(params, |id, p, g| {
@@ -256,6 +281,9 @@ impl<B: Backend> AdaGrad<B> {
 }
 
 impl<B: Backend> Hyper for AdaGrad<B> {
+    fn lr(&self) -> f64 {
+        self.lr
+    }
     fn check(&self) -> Result<()> {
         check_rate("learning rate", self.lr)
     }
@@ -273,7 +301,7 @@ impl<B: Backend> Default for AdaGrad<B> {
 
 impl<B: Backend> Optimizer<B> for AdaGrad<B> {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
-        self.check()?;
+        self.ready::<B::Elem>()?;
         let e = B::Elem::of;
         each(params, |id, p, g| {
             let h = self.h.get(b, id, p)?;
@@ -307,6 +335,9 @@ impl<B: Backend> RmsProp<B> {
 }
 
 impl<B: Backend> Hyper for RmsProp<B> {
+    fn lr(&self) -> f64 {
+        self.lr
+    }
     fn check(&self) -> Result<()> {
         check_rate("learning rate", self.lr)?;
         check_fraction("decay rate", self.decay_rate)
@@ -326,7 +357,7 @@ impl<B: Backend> Default for RmsProp<B> {
 
 impl<B: Backend> Optimizer<B> for RmsProp<B> {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
-        self.check()?;
+        self.ready::<B::Elem>()?;
         let e = B::Elem::of;
         each(params, |id, p, g| {
             let h = self.h.get(b, id, p)?;
@@ -367,6 +398,9 @@ impl<B: Backend> Adam<B> {
 }
 
 impl<B: Backend> Hyper for Adam<B> {
+    fn lr(&self) -> f64 {
+        self.lr
+    }
     fn check(&self) -> Result<()> {
         check_rate("learning rate", self.lr)?;
         check_fraction("beta1", self.beta1)?;
@@ -390,7 +424,7 @@ impl<B: Backend> Default for Adam<B> {
 
 impl<B: Backend> Optimizer<B> for Adam<B> {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
-        self.check()?;
+        self.ready::<B::Elem>()?;
         self.iter += 1;
         let lr_t = self.lr * (1.0 - self.beta2.powi(self.iter)).sqrt()
             / (1.0 - self.beta1.powi(self.iter));

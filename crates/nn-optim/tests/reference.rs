@@ -224,3 +224,39 @@ fn hyperparameters_changed_later_are_checked_at_update() {
         assert_eq!(b.to_host(store.value(id)).unwrap(), [1.0, 2.0]);
     }
 }
+
+/// A learning rate that is finite in f64 but not in the compute type is refused at `update`
+/// rather than turning the weights into infinities.
+#[test]
+fn a_learning_rate_beyond_f32_is_refused_in_f32() {
+    fn store_with_grad<E: nn_cpu::CpuFloat>(b: &Cpu<E>) -> ParamStore<Cpu<E>> {
+        let mut store = ParamStore::new();
+        let id = store
+            .add("p", b.from_f64(&[1.0], Shape::scalar()).unwrap())
+            .unwrap();
+        store
+            .accumulate_grad(b, id, b.from_f64(&[0.5], Shape::scalar()).unwrap())
+            .unwrap();
+        store
+    }
+    let b = Cpu::<f32>::new();
+    let mut store = store_with_grad(&b);
+    for name in nn_optim::NAMES {
+        let mut opt = by_name::<Cpu<f32>>(name, 1e39).unwrap();
+        let err = opt.update(&b, &mut store).expect_err(name);
+        assert_eq!(
+            err.to_string(),
+            "invalid argument: learning rate 1e39 is beyond the range of f32",
+            "{name}"
+        );
+        assert_eq!(b.to_host(store.value(nn_core::ParamId(0))).unwrap(), [1.0]);
+    }
+    // In f64 the same rate is a (huge) number like any other.
+    let b = Cpu::<f64>::new();
+    let mut store = store_with_grad(&b);
+    Sgd::new(1e39).unwrap().update(&b, &mut store).unwrap();
+    assert_eq!(
+        b.to_host(store.value(nn_core::ParamId(0))).unwrap(),
+        [1.0 - 0.5e39]
+    );
+}
