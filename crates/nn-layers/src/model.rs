@@ -95,6 +95,35 @@ pub trait Model<B: Backend> {
     fn output_size(&self) -> usize;
 }
 
+/// A boxed model is a model, so that one chosen at run time (`Box<dyn Model<B>>`) goes to the
+/// trainer, the evaluation and the weight files as any other.
+impl<B: Backend, M: Model<B> + ?Sized> Model<B> for Box<M> {
+    fn backend(&self) -> &B {
+        (**self).backend()
+    }
+    fn predict(&mut self, x: &B::Tensor) -> Result<B::Tensor> {
+        (**self).predict(x)
+    }
+    fn forward(&mut self, x: &B::Tensor, t: Labels<'_, B>) -> Result<B::Tensor> {
+        (**self).forward(x, t)
+    }
+    fn backward(&mut self) -> Result<()> {
+        (**self).backward()
+    }
+    fn params(&self) -> &ParamStore<B> {
+        (**self).params()
+    }
+    fn params_mut(&mut self) -> &mut ParamStore<B> {
+        (**self).params_mut()
+    }
+    fn input_size(&self) -> usize {
+        (**self).input_size()
+    }
+    fn output_size(&self) -> usize {
+        (**self).output_size()
+    }
+}
+
 /// The book's `TwoLayerNet`: Affine → Sigmoid → Affine, with SoftmaxWithLoss.
 ///
 /// Weights start as `0.01 · randn`, biases as zeros, drawn from the given stream in the book's

@@ -330,6 +330,25 @@ fn a_model_that_forgets_zero_grads_still_trains_right() {
     assert_eq!(good, bad);
 }
 
+/// A model chosen at run time, as `Box<dyn Model>`, trains and evaluates as the model itself.
+#[test]
+fn a_boxed_model_trains_as_the_model_itself() {
+    let data = spiral::load_data(1984);
+    let o = quiet(3, 30);
+    let mut plain = trainer(10);
+    plain.fit(&data, &o, &mut NumpyRng::new(7)).unwrap();
+    let net = TwoLayerNet::new(&B::new(), 2, 10, 3, &mut NumpyRng::new(1)).unwrap();
+    let boxed: Box<dyn Model<B>> = Box::new(net);
+    let mut tr = Trainer::new(boxed, Sgd::new(1.0).unwrap());
+    tr.fit(&data, &o, &mut NumpyRng::new(7)).unwrap();
+    assert_eq!(tr.loss_list(), plain.loss_list());
+    assert_eq!(tr.loss_list().len(), 3);
+    assert_eq!(
+        eval::accuracy(tr.model_mut(), &data).unwrap(),
+        eval::accuracy(plain.model_mut(), &data).unwrap()
+    );
+}
+
 #[test]
 #[cfg(feature = "plot")]
 fn plot_writes_png_and_svg_and_refuses_other_extensions() {
