@@ -139,33 +139,20 @@ fn parameters_without_gradient_are_left_alone() {
 #[test]
 fn defaults_are_the_books() {
     type B = Cpu<f64>;
+    let (mut momentum, mut nesterov) = (Momentum::<B>::default(), Nesterov::<B>::default());
+    let (mut adagrad, mut rmsprop, mut adam) = (
+        AdaGrad::<B>::default(),
+        RmsProp::<B>::default(),
+        Adam::<B>::default(),
+    );
+    (momentum.lr, nesterov.lr, adagrad.lr, rmsprop.lr, adam.lr) = (0.1, 0.1, 0.1, 0.1, 0.1);
     let runs: [(&str, Vec<f64>); 6] = [
         ("sgd", run_with::<f64>(Sgd { lr: 0.1 })),
-        ("momentum", {
-            let mut o = Momentum::<B>::default();
-            o.lr = 0.1;
-            run_with(o)
-        }),
-        ("nesterov", {
-            let mut o = Nesterov::<B>::default();
-            o.lr = 0.1;
-            run_with(o)
-        }),
-        ("adagrad", {
-            let mut o = AdaGrad::<B>::default();
-            o.lr = 0.1;
-            run_with(o)
-        }),
-        ("rmsprop", {
-            let mut o = RmsProp::<B>::default();
-            o.lr = 0.1;
-            run_with(o)
-        }),
-        ("adam", {
-            let mut o = Adam::<B>::default();
-            o.lr = 0.1;
-            run_with(o)
-        }),
+        ("momentum", run_with(momentum)),
+        ("nesterov", run_with(nesterov)),
+        ("adagrad", run_with(adagrad)),
+        ("rmsprop", run_with(rmsprop)),
+        ("adam", run_with(adam)),
     ];
     for ((name, got), (want_name, want)) in runs.iter().zip(EXPECTED) {
         assert_eq!(*name, want_name);
