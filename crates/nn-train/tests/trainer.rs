@@ -308,22 +308,17 @@ fn a_model_that_forgets_zero_grads_still_trains_right() {
         1.0, 0.5, -0.5, 0.2, -1.0, 0.3, 0.7, 0.1, -0.2, -0.6, 0.4, 0.9,
     ];
     let data = Dataset::new(x.to_vec(), 3, vec![2, 0, 1, 1], 3).unwrap();
-    let o = quiet(5, 2);
+    let o = FitOptions {
+        eval_interval: Some(1),
+        ..quiet(5, 2)
+    };
     let fit = |forgets| {
         let mut m = Tied::new(&w0);
         m.forgets_zero_grads = forgets;
         let mut tr = Trainer::new(m, Sgd::new(0.5).unwrap());
-        tr.fit(
-            &data,
-            &FitOptions {
-                eval_interval: Some(1),
-                ..o.clone()
-            },
-            &mut NumpyRng::new(3),
-        )
-        .unwrap();
-        let w = tr.model().params().value(nn_core::ParamId(0)).clone();
-        (tr.loss_list().to_vec(), B::new().to_host(&w).unwrap())
+        tr.fit(&data, &o, &mut NumpyRng::new(3)).unwrap();
+        let w = B::new().to_host(tr.model().params().value(nn_core::ParamId(0)));
+        (tr.loss_list().to_vec(), w.unwrap())
     };
     let (good, bad) = (fit(false), fit(true));
     assert_eq!(good.0.len(), 10);
