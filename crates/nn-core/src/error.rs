@@ -18,7 +18,7 @@ pub enum Error {
         detail: String,
     },
     /// A class label outside `0..classes`.
-    #[error("label {label} at row {row} is out of range: the model has {classes} classes")]
+    #[error("label {label} at row {row} is out of range: the classes are 0..{classes}")]
     LabelOutOfRange {
         /// The offending label.
         label: usize,

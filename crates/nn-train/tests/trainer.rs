@@ -41,7 +41,7 @@ fn data_checks_give_clear_errors() {
     );
     assert_eq!(
         msg(Dataset::new(vec![0.0; 4], 2, vec![0, 3], 3)),
-        "label 3 at row 1 is out of range: the model has 3 classes"
+        "label 3 at row 1 is out of range: the classes are 0..3"
     );
     assert_eq!(
         msg(Dataset::new(vec![0.0, f64::NAN], 2, vec![0], 3)),
