@@ -76,7 +76,8 @@ use nn_core::{Backend, Error, NumpyRng, ParamStore, Result, Shape};
 pub trait Model<B: Backend> {
     /// The backend the model lives on.
     fn backend(&self) -> &B;
-    /// Scores for a batch `x` (`n × input_size`), before the softmax.
+    /// Scores for a batch `x` (`n × input_size`), before the softmax (or, for one output
+    /// column, the sigmoid).
     fn predict(&mut self, x: &B::Tensor) -> Result<B::Tensor>;
     /// The mean loss over the batch, as a `1 × 1` tensor on the device.
     fn forward(&mut self, x: &B::Tensor, t: Labels<'_, B>) -> Result<B::Tensor>;
@@ -91,8 +92,19 @@ pub trait Model<B: Backend> {
     fn params_mut(&mut self) -> &mut ParamStore<B>;
     /// Width of an input row.
     fn input_size(&self) -> usize;
-    /// Number of output scores (classes).
+    /// Number of output scores per row.
     fn output_size(&self) -> usize;
+    /// Number of classes the model tells apart: [`Model::output_size`], except that one
+    /// output column is a binary classifier (the logit of class 1, as [`crate::SigmoidWithLoss`]
+    /// takes it), so 2. The `Trainer` checks a data set's classes against this, and
+    /// `nn_train::eval` predicts class 1 where such a score is above 0 (the sigmoid above 0.5)
+    /// and the `argmax` of the scores otherwise.
+    fn classes(&self) -> usize {
+        match self.output_size() {
+            1 => 2,
+            n => n,
+        }
+    }
 }
 
 /// A boxed model is a model, so that one chosen at run time (`Box<dyn Model<B>>`) goes to the
@@ -122,6 +134,9 @@ impl<B: Backend, M: Model<B> + ?Sized> Model<B> for Box<M> {
     fn output_size(&self) -> usize {
         (**self).output_size()
     }
+    fn classes(&self) -> usize {
+        (**self).classes()
+    }
 }
 
 /// The book's `TwoLayerNet`: Affine → Sigmoid → Affine, with SoftmaxWithLoss.
@@ -141,7 +156,9 @@ pub struct TwoLayerNet<B: Backend> {
 }
 
 impl<B: Backend> TwoLayerNet<B> {
-    /// A net of `input → hidden → output` units, initialised from `rng`.
+    /// A net of `input → hidden → output` units, initialised from `rng`. `output` is at least
+    /// 2: a softmax over one class learns nothing (a binary classifier is one output column
+    /// with [`crate::SigmoidWithLoss`]; see [`Model::classes`]).
     pub fn new(
         backend: &B,
         input: usize,
@@ -155,6 +172,13 @@ impl<B: Backend> TwoLayerNet<B> {
                     "TwoLayerNet: {what} size must be at least 1"
                 )));
             }
+        }
+        if output == 1 {
+            return Err(Error::invalid(
+                "TwoLayerNet: output size must be at least 2: a softmax over one class learns \
+                 nothing (for two classes, give 2 outputs, or write a model with one output and \
+                 SigmoidWithLoss)",
+            ));
         }
         let mut randn = |r, c| {
             let shape = Shape::new(r, c);

@@ -1,14 +1,15 @@
 //! Prediction over host data in bounded chunks: classes, accuracy, the decision boundary.
 
 use crate::Dataset;
-use nn_core::{Backend, Error, Result, Shape};
+use nn_core::{Backend, Error, Float, Result, Shape};
 use nn_layers::Model;
 
 /// Rows predicted per chunk: bounds memory whatever the number of points.
 pub const CHUNK_ROWS: usize = 1 << 16;
 
-/// The predicted class (`argmax` of the scores) of every row of `x` (`cols` per row). Values
-/// that are not finite are an error, not a class argmax picks from NaN scores.
+/// The predicted class (`argmax` of the scores; for one output column, score above 0: see
+/// [`Model::classes`]) of every row of `x` (`cols` per row). Values that are not finite are
+/// an error, not a class argmax picks from NaN scores.
 pub fn predict_classes<B: Backend, M: Model<B> + ?Sized>(
     model: &mut M,
     x: &[f64],
@@ -35,10 +36,22 @@ pub fn predict_classes<B: Backend, M: Model<B> + ?Sized>(
     // `max(1)`: a model of no inputs (cols 0) gets no rows, not a panic from `chunks(0)`.
     for chunk in x.chunks(CHUNK_ROWS.saturating_mul(cols).max(1)) {
         let t = b.from_f64(chunk, Shape::new(chunk.len() / cols, cols))?;
-        let scores = model.predict(&t)?;
-        out.extend(b.index_to_host(&b.argmax_rows(&scores)?)?);
+        out.extend(classes_of(&b, &model.predict(&t)?)?);
     }
     Ok(out)
+}
+
+/// The class of each row of `scores`: the `argmax`, or for one column (a binary classifier's
+/// logit, see [`Model::classes`]) 1 where the score is above 0.
+fn classes_of<B: Backend>(b: &B, scores: &B::Tensor) -> Result<Vec<u32>> {
+    if b.shape(scores).cols == 1 {
+        Ok(b.to_host(scores)?
+            .into_iter()
+            .map(|s| u32::from(s.f64() > 0.0))
+            .collect())
+    } else {
+        b.index_to_host(&b.argmax_rows(scores)?)
+    }
 }
 
 /// The fraction of rows of `data` whose predicted class is the label.
@@ -89,10 +102,10 @@ pub fn decision_boundary<B: Backend, M: Model<B> + ?Sized>(
     if data.cols() != 2 {
         return Err(Error::invalid("a decision boundary needs 2-D inputs"));
     }
-    if model.output_size() > 256 {
+    if model.classes() > 256 {
         return Err(Error::invalid(format!(
             "a decision boundary keeps classes as bytes: at most 256, the model has {}",
-            model.output_size()
+            model.classes()
         )));
     }
     if !(h.is_finite() && h > 0.0) {
@@ -124,11 +137,7 @@ pub fn decision_boundary<B: Backend, M: Model<B> + ?Sized>(
             buf.push(y0 + (p / nx) as f64 * h);
         }
         let scores = model.predict(&b.from_f64(&buf, Shape::new(n, 2))?)?;
-        classes.extend(
-            b.index_to_host(&b.argmax_rows(&scores)?)?
-                .iter()
-                .map(|&c| c as u8),
-        );
+        classes.extend(classes_of(&b, &scores)?.iter().map(|&c| c as u8));
         k += n;
     }
     Ok(Boundary {

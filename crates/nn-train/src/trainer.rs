@@ -121,13 +121,13 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
                 ),
             ));
         }
-        if data.classes() != m.output_size() {
+        if data.classes() != m.classes() {
             return Err(Error::shape(
                 "fit",
                 format!(
-                    "t has {} classes; the model outputs {}",
+                    "t has {} classes; the model tells {} apart",
                     data.classes(),
-                    m.output_size()
+                    m.classes()
                 ),
             ));
         }

@@ -3,7 +3,9 @@
 use approx::assert_relative_eq;
 use nn_core::{Backend, Error, NumpyRng, ParamStore, Result, Shape};
 use nn_cpu::Cpu;
-use nn_layers::{Labels, Layer, LossLayer, MatMul, Model, SoftmaxWithLoss, TwoLayerNet};
+use nn_layers::{
+    Affine, Labels, Layer, LossLayer, MatMul, Model, SigmoidWithLoss, SoftmaxWithLoss, TwoLayerNet,
+};
 use nn_optim::Sgd;
 use nn_train::{clip_grads, eval, remove_duplicate, spiral, Dataset, FitOptions, Output, Trainer};
 
@@ -77,7 +79,7 @@ fn data_checks_give_clear_errors() {
     let four = Dataset::new(vec![0.0; 4], 2, vec![0, 3], 4).unwrap();
     assert_eq!(
         fit_err(&four, &quiet(1, 1)),
-        "shape mismatch in fit: t has 4 classes; the model outputs 3"
+        "shape mismatch in fit: t has 4 classes; the model tells 3 apart"
     );
     // Finite data that an f32 model cannot hold is refused, not trained on as infinity.
     let huge = Dataset::new(vec![0.0, 1.0, 2.0, 1e300], 2, vec![0, 1], 3).unwrap();
@@ -341,6 +343,110 @@ fn a_boxed_model_trains_as_the_model_itself() {
     assert_eq!(
         eval::accuracy(tr.model_mut(), &data).unwrap(),
         eval::accuracy(plain.model_mut(), &data).unwrap()
+    );
+}
+
+/// Logistic regression: one output column, the logit of class 1, with SigmoidWithLoss.
+struct Logistic {
+    b: B,
+    store: ParamStore<B>,
+    affine: Affine<B>,
+    loss: SigmoidWithLoss<B>,
+}
+
+impl Model<B> for Logistic {
+    fn backend(&self) -> &B {
+        &self.b
+    }
+    fn predict(&mut self, x: &<B as Backend>::Tensor) -> Result<<B as Backend>::Tensor> {
+        self.affine.forward(&self.store, x)
+    }
+    fn forward(
+        &mut self,
+        x: &<B as Backend>::Tensor,
+        t: Labels<'_, B>,
+    ) -> Result<<B as Backend>::Tensor> {
+        let s = self.predict(x)?;
+        self.loss.forward(&s, t)
+    }
+    fn backward(&mut self) -> Result<()> {
+        self.store.zero_grads();
+        let d = self.loss.backward(1.0)?;
+        self.affine.backward_params_only(&mut self.store, &d)
+    }
+    fn params(&self) -> &ParamStore<B> {
+        &self.store
+    }
+    fn params_mut(&mut self) -> &mut ParamStore<B> {
+        &mut self.store
+    }
+    fn input_size(&self) -> usize {
+        2
+    }
+    fn output_size(&self) -> usize {
+        1
+    }
+}
+
+/// A binary classifier (one output column and SigmoidWithLoss) trains with the Trainer on a
+/// data set of 2 classes, and the evaluation takes a score above 0 as class 1 (an `argmax` of
+/// one column would say class 0 everywhere).
+#[test]
+fn a_binary_classifier_with_one_output_trains_and_evaluates() {
+    let b = B::new();
+    let mut rng = NumpyRng::new(3);
+    let x = rng.randn_vec(400);
+    let labels: Vec<u32> = x.chunks(2).map(|p| u32::from(p[0] + p[1] > 0.0)).collect();
+    let data = Dataset::new(x.clone(), 2, labels.clone(), 2).unwrap();
+    let mut store = ParamStore::new();
+    let w = b.from_f64(&[0.1, -0.3], Shape::new(2, 1)).unwrap();
+    let affine = Affine::new(&b, &mut store, "fc", w, b.zeros(Shape::row(1)).unwrap()).unwrap();
+    let model = Logistic {
+        loss: SigmoidWithLoss::new(&b),
+        b,
+        store,
+        affine,
+    };
+    assert_eq!(model.classes(), 2);
+    let mut tr = Trainer::new(model, Sgd::new(1.0).unwrap());
+    let three = Dataset::new(x.clone(), 2, vec![2; 200], 3).unwrap();
+    assert_eq!(
+        tr.fit(&three, &quiet(1, 20), &mut rng)
+            .unwrap_err()
+            .to_string(),
+        "shape mismatch in fit: t has 3 classes; the model tells 2 apart"
+    );
+    tr.fit(&data, &quiet(30, 20), &mut rng).unwrap();
+    let losses = tr.loss_list();
+    assert!(losses[losses.len() - 1] < losses[0] / 4.0, "{:?}", losses);
+    // The accuracy counts sigmoid(score) > 0.5, worked out here on the host.
+    let m = tr.model_mut();
+    let scores = b
+        .to_host(
+            &m.predict(&b.from_f64(&x, Shape::new(200, 2)).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+    let hits = scores
+        .iter()
+        .zip(&labels)
+        .filter(|(s, &l)| u32::from(1.0 / (1.0 + (-**s).exp()) > 0.5) == l)
+        .count();
+    let acc = eval::accuracy(m, &data).unwrap();
+    assert_eq!(acc, hits as f64 / 200.0);
+    assert!(acc >= 0.95, "{acc}");
+    // The boundary: class 0 at the lower left corner (x0 + x1 < 0), class 1 at the upper right.
+    let g = eval::decision_boundary(m, &data, 0.05).unwrap();
+    assert_eq!(g.classes[0], 0);
+    assert_eq!(g.classes[g.nx * g.ny - 1], 1);
+}
+
+#[test]
+fn a_softmax_net_of_one_output_is_refused() {
+    let e = TwoLayerNet::new(&B::new(), 2, 4, 1, &mut NumpyRng::new(1)).unwrap_err();
+    assert!(
+        e.to_string().contains("output size must be at least 2"),
+        "{e}"
     );
 }
 
