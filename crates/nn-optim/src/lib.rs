@@ -166,6 +166,16 @@ impl<B: Backend> Momentum<B> {
         }
         .checked()
     }
+
+    /// The book's defaults (as [`Default`]) with learning rate `lr`: the book's
+    /// `Momentum(lr=...)`.
+    pub fn with_lr(lr: f64) -> Result<Self> {
+        Momentum {
+            lr,
+            ..Self::default()
+        }
+        .checked()
+    }
 }
 
 impl<B: Backend> Hyper for Momentum<B> {
@@ -220,6 +230,16 @@ impl<B: Backend> Nesterov<B> {
             lr,
             momentum,
             v: State::default(),
+        }
+        .checked()
+    }
+
+    /// The book's defaults (as [`Default`]) with learning rate `lr`: the book's
+    /// `Nesterov(lr=...)`.
+    pub fn with_lr(lr: f64) -> Result<Self> {
+        Nesterov {
+            lr,
+            ..Self::default()
         }
         .checked()
     }
@@ -332,6 +352,16 @@ impl<B: Backend> RmsProp<B> {
         }
         .checked()
     }
+
+    /// The book's defaults (as [`Default`]) with learning rate `lr`: the book's
+    /// `RMSprop(lr=...)`.
+    pub fn with_lr(lr: f64) -> Result<Self> {
+        RmsProp {
+            lr,
+            ..Self::default()
+        }
+        .checked()
+    }
 }
 
 impl<B: Backend> Hyper for RmsProp<B> {
@@ -395,6 +425,16 @@ impl<B: Backend> Adam<B> {
         }
         .checked()
     }
+
+    /// The book's defaults (as [`Default`]) with learning rate `lr`: the book's
+    /// `Adam(lr=...)`.
+    pub fn with_lr(lr: f64) -> Result<Self> {
+        Adam {
+            lr,
+            ..Self::default()
+        }
+        .checked()
+    }
 }
 
 impl<B: Backend> Hyper for Adam<B> {
@@ -444,42 +484,12 @@ impl<B: Backend> Optimizer<B> for Adam<B> {
 /// `rmsprop`, `adam`, each with the book's defaults apart from `lr`.
 pub fn by_name<B: Backend>(name: &str, lr: f64) -> Result<Box<dyn Optimizer<B>>> {
     Ok(match name {
-        "sgd" => Box::new(Sgd { lr }.checked()?),
-        "momentum" => Box::new(
-            Momentum {
-                lr,
-                ..Default::default()
-            }
-            .checked()?,
-        ),
-        "nesterov" => Box::new(
-            Nesterov {
-                lr,
-                ..Default::default()
-            }
-            .checked()?,
-        ),
-        "adagrad" => Box::new(
-            AdaGrad {
-                lr,
-                ..Default::default()
-            }
-            .checked()?,
-        ),
-        "rmsprop" => Box::new(
-            RmsProp {
-                lr,
-                ..Default::default()
-            }
-            .checked()?,
-        ),
-        "adam" => Box::new(
-            Adam {
-                lr,
-                ..Default::default()
-            }
-            .checked()?,
-        ),
+        "sgd" => Box::new(Sgd::new(lr)?),
+        "momentum" => Box::new(Momentum::with_lr(lr)?),
+        "nesterov" => Box::new(Nesterov::with_lr(lr)?),
+        "adagrad" => Box::new(AdaGrad::new(lr)?),
+        "rmsprop" => Box::new(RmsProp::with_lr(lr)?),
+        "adam" => Box::new(Adam::with_lr(lr)?),
         _ => {
             return Err(Error::invalid(format!(
                 "unknown optimizer {name:?}: expected one of {}",

@@ -134,25 +134,19 @@ fn parameters_without_gradient_are_left_alone() {
     assert_eq!(b.to_host(store.value(id)).unwrap(), [1.0]);
 }
 
-/// `Default` gives the book's defaults: with `lr` set to the reference's 0.1, each optimizer
-/// matches the NumPy run (which used the book's defaults for everything but `lr`).
+/// `Default` gives the book's defaults, and `with_lr` those with another learning rate: with
+/// the reference's 0.1, each optimizer matches the NumPy run (which used the book's defaults
+/// for everything but `lr`).
 #[test]
 fn defaults_are_the_books() {
     type B = Cpu<f64>;
-    let (mut momentum, mut nesterov) = (Momentum::<B>::default(), Nesterov::<B>::default());
-    let (mut adagrad, mut rmsprop, mut adam) = (
-        AdaGrad::<B>::default(),
-        RmsProp::<B>::default(),
-        Adam::<B>::default(),
-    );
-    (momentum.lr, nesterov.lr, adagrad.lr, rmsprop.lr, adam.lr) = (0.1, 0.1, 0.1, 0.1, 0.1);
     let runs: [(&str, Vec<f64>); 6] = [
-        ("sgd", run_with::<f64>(Sgd { lr: 0.1 })),
-        ("momentum", run_with(momentum)),
-        ("nesterov", run_with(nesterov)),
-        ("adagrad", run_with(adagrad)),
-        ("rmsprop", run_with(rmsprop)),
-        ("adam", run_with(adam)),
+        ("sgd", run_with::<f64>(Sgd::new(0.1).unwrap())),
+        ("momentum", run_with(Momentum::<B>::with_lr(0.1).unwrap())),
+        ("nesterov", run_with(Nesterov::<B>::with_lr(0.1).unwrap())),
+        ("adagrad", run_with(AdaGrad::<B>::new(0.1).unwrap())),
+        ("rmsprop", run_with(RmsProp::<B>::with_lr(0.1).unwrap())),
+        ("adam", run_with(Adam::<B>::with_lr(0.1).unwrap())),
     ];
     for ((name, got), (want_name, want)) in runs.iter().zip(EXPECTED) {
         assert_eq!(*name, want_name);
@@ -161,7 +155,9 @@ fn defaults_are_the_books() {
         }
     }
     assert_eq!(Sgd::default().lr, 0.01);
+    assert_eq!(AdaGrad::<B>::default().lr, 0.01);
     assert_eq!(Adam::<B>::default().lr, 0.001);
+    assert!(Adam::<B>::with_lr(-1.0).is_err() && RmsProp::<B>::with_lr(f64::NAN).is_err());
 }
 
 /// Hyperparameters are public fields; one set out of range after construction is refused at
