@@ -185,6 +185,13 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
                 let s = iters * o.batch_size;
                 let (bx, bt) = b.gather_batch(&dev.x, &dev.t, &idx, s, o.batch_size)?;
                 let loss = self.model.forward(&bx, Labels::Index(&bt))?;
+                let s = b.shape(&loss);
+                if s != Shape::scalar() {
+                    return Err(Error::shape(
+                        "fit",
+                        format!("the model's forward returned {s}; a loss is (1, 1)"),
+                    ));
+                }
                 // The book's backward overwrites the gradients; a model that forgets to mark
                 // them stale would add this step's to the last one's.
                 self.model.params_mut().zero_grads();

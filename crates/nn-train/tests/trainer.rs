@@ -352,6 +352,8 @@ struct Logistic {
     store: ParamStore<B>,
     affine: Affine<B>,
     loss: SigmoidWithLoss<B>,
+    /// A bug to catch: `forward` returns the scores, not the loss.
+    returns_scores: bool,
 }
 
 impl Model<B> for Logistic {
@@ -367,7 +369,8 @@ impl Model<B> for Logistic {
         t: Labels<'_, B>,
     ) -> Result<<B as Backend>::Tensor> {
         let s = self.predict(x)?;
-        self.loss.forward(&s, t)
+        let loss = self.loss.forward(&s, t)?;
+        Ok(if self.returns_scores { s } else { loss })
     }
     fn backward(&mut self) -> Result<()> {
         self.store.zero_grads();
@@ -406,9 +409,21 @@ fn a_binary_classifier_with_one_output_trains_and_evaluates() {
         b,
         store,
         affine,
+        returns_scores: true,
     };
     assert_eq!(model.classes(), 2);
     let mut tr = Trainer::new(model, Sgd::new(1.0).unwrap());
+    // A forward that returns anything but a 1 × 1 loss is refused before any update.
+    assert_eq!(
+        tr.fit(&data, &quiet(1, 20), &mut rng)
+            .unwrap_err()
+            .to_string(),
+        "shape mismatch in fit: the model's forward returned (20, 1); a loss is (1, 1)"
+    );
+    let w = tr.model().params().ids().next().unwrap();
+    let value = |tr: &Trainer<B, Logistic, Sgd>| b.to_host(tr.model().params().value(w)).unwrap();
+    assert_eq!(value(&tr), [0.1, -0.3]);
+    tr.model_mut().returns_scores = false;
     let three = Dataset::new(x.clone(), 2, vec![2; 200], 3).unwrap();
     assert_eq!(
         tr.fit(&three, &quiet(1, 20), &mut rng)
