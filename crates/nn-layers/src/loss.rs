@@ -80,7 +80,8 @@ impl<B: Backend> LossLayer<B> for SoftmaxWithLoss<B> {
 }
 
 /// Sigmoid followed by the binary cross-entropy (scores `n × 1`, labels 0 or 1);
-/// backward `(y - t) / batch_size`.
+/// backward `(y - t) / batch_size`. A model ending in it has one output column and tells two
+/// classes apart ([`crate::Model::classes`]).
 #[derive(Debug, Clone)]
 pub struct SigmoidWithLoss<B: Backend> {
     backend: B,
