@@ -8,8 +8,8 @@ use nn_layers::Model;
 pub const CHUNK_ROWS: usize = 1 << 16;
 
 /// The predicted class (`argmax` of the scores; for one output column, score above 0: see
-/// [`Model::classes`]) of every row of `x` (`cols` per row). Values that are not finite are
-/// an error, not a class argmax picks from NaN scores.
+/// [`Model::classes`]) of every row of `x` (`cols` per row). Inputs that are not finite, and
+/// scores that are NaN, are an error, not a class picked from NaN.
 pub fn predict_classes<B: Backend, M: Model<B> + ?Sized>(
     model: &mut M,
     x: &[f64],
@@ -36,21 +36,39 @@ pub fn predict_classes<B: Backend, M: Model<B> + ?Sized>(
     // `max(1)`: a model of no inputs (cols 0) gets no rows, not a panic from `chunks(0)`.
     for chunk in x.chunks(CHUNK_ROWS.saturating_mul(cols).max(1)) {
         let t = b.from_f64(chunk, Shape::new(chunk.len() / cols, cols))?;
-        out.extend(classes_of(&b, &model.predict(&t)?)?);
+        out.extend(classes_of(&b, &model.predict(&t)?, out.len())?);
     }
     Ok(out)
 }
 
-/// The class of each row of `scores`: the `argmax`, or for one column (a binary classifier's
-/// logit, see [`Model::classes`]) 1 where the score is above 0.
-fn classes_of<B: Backend>(b: &B, scores: &B::Tensor) -> Result<Vec<u32>> {
-    if b.shape(scores).cols == 1 {
-        Ok(b.to_host(scores)?
-            .into_iter()
-            .map(|s| u32::from(s.f64() > 0.0))
-            .collect())
-    } else {
-        b.index_to_host(&b.argmax_rows(scores)?)
+/// The class of each row of `scores` (`first_row` is its first row's number in the whole
+/// input, for errors): the `argmax`, or for one column (a binary classifier's logit, see
+/// [`Model::classes`]) 1 where the score is above 0. A NaN score is an error, not the class 0
+/// that `argmax` or `> 0` would make of it.
+fn classes_of<B: Backend>(b: &B, scores: &B::Tensor, first_row: usize) -> Result<Vec<u32>> {
+    let cols = b.shape(scores).cols;
+    if cols == 1 {
+        let s = b.to_host(scores)?;
+        no_nan(&s, 1, first_row)?;
+        return Ok(s.iter().map(|v| u32::from(v.f64() > 0.0)).collect());
+    }
+    // A NaN anywhere makes the sum of squares NaN (infinities make it infinite): one reduction
+    // on the device; the scores come to the host only to name the row.
+    if b.scalar(&b.sum_squares(scores)?)?.is_nan() {
+        no_nan(&b.to_host(scores)?, cols, first_row)?;
+    }
+    b.index_to_host(&b.argmax_rows(scores)?)
+}
+
+fn no_nan<E: Float>(scores: &[E], cols: usize, first_row: usize) -> Result<()> {
+    match scores.iter().position(|v| v.f64().is_nan()) {
+        None => Ok(()),
+        Some(i) => Err(Error::invalid(format!(
+            "the model's score for row {} (column {}) is NaN: its weights are not finite, or \
+             they and the inputs overflow",
+            first_row + i / cols,
+            i % cols
+        ))),
     }
 }
 
@@ -137,7 +155,7 @@ pub fn decision_boundary<B: Backend, M: Model<B> + ?Sized>(
             buf.push(y0 + (p / nx) as f64 * h);
         }
         let scores = model.predict(&b.from_f64(&buf, Shape::new(n, 2))?)?;
-        classes.extend(classes_of(&b, &scores)?.iter().map(|&c| c as u8));
+        classes.extend(classes_of(&b, &scores, k)?.iter().map(|&c| c as u8));
         k += n;
     }
     Ok(Boundary {

@@ -113,6 +113,18 @@ fn data_checks_give_clear_errors() {
         predict(&mut net, &[0.0; 3], 3).unwrap_err(),
         "shape mismatch in predict_classes: rows of 3 values; the model takes 2"
     );
+    // Finite inputs and weights whose products overflow (inf - inf) give NaN scores: an error
+    // naming the row, not class 0.
+    let b = B::new();
+    let w1 = net.params().find("layers.0.W").unwrap();
+    let big = [1e300, 1e300, 1e300, 1e300, -1e300, -1e300, -1e300, -1e300];
+    let big = b.from_f64(&big, Shape::new(2, 4)).unwrap();
+    net.params_mut().set_value(&b, w1, big).unwrap();
+    assert_eq!(
+        predict(&mut net, &[0.5, -0.5, 1e10, 1e10], 2).unwrap_err(),
+        "invalid argument: the model's score for row 1 (column 0) is NaN: its weights are not \
+         finite, or they and the inputs overflow"
+    );
 }
 
 #[test]
@@ -454,6 +466,11 @@ fn a_binary_classifier_with_one_output_trains_and_evaluates() {
     let g = eval::decision_boundary(m, &data, 0.05).unwrap();
     assert_eq!(g.classes[0], 0);
     assert_eq!(g.classes[g.nx * g.ny - 1], 1);
+    // A NaN score is an error, not class 0.
+    let nan = b.from_f64(&[f64::NAN, 0.0], Shape::new(2, 1)).unwrap();
+    m.params_mut().set_value(&b, w, nan).unwrap();
+    let e = eval::accuracy(m, &data).unwrap_err().to_string();
+    assert!(e.contains("score for row 0 (column 0) is NaN"), "{e}");
 }
 
 #[test]
