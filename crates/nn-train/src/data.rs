@@ -1,6 +1,7 @@
 //! Data sets on the host, checked once, and their copies on the device.
 
 use nn_core::{Backend, Error, NumpyRng, Result, Shape};
+use nn_layers::Model;
 
 /// A classification data set on the host: `rows × cols` inputs and one class label per row.
 ///
@@ -107,6 +108,35 @@ impl Dataset {
     /// Number of classes.
     pub fn classes(&self) -> usize {
         self.classes
+    }
+    /// That `model` takes rows this wide and tells this many classes apart
+    /// ([`Model::classes`]); `op` names the caller in the error.
+    pub(crate) fn check_model<B: Backend, M: Model<B> + ?Sized>(
+        &self,
+        op: &'static str,
+        model: &M,
+    ) -> Result<()> {
+        if self.cols != model.input_size() {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "x has {} columns; the model takes {}",
+                    self.cols,
+                    model.input_size()
+                ),
+            ));
+        }
+        if self.classes != model.classes() {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "t has {} classes; the model tells {} apart",
+                    self.classes,
+                    model.classes()
+                ),
+            ));
+        }
+        Ok(())
     }
     /// Inputs, row-major.
     pub fn x(&self) -> &[f64] {

@@ -72,8 +72,10 @@ fn no_nan<E: Float>(scores: &[E], cols: usize, first_row: usize) -> Result<()> {
     }
 }
 
-/// The fraction of rows of `data` whose predicted class is the label.
+/// The fraction of rows of `data` whose predicted class is the label. The model must take
+/// `data`'s rows and tell its classes apart, as for [`crate::Trainer::fit`].
 pub fn accuracy<B: Backend, M: Model<B> + ?Sized>(model: &mut M, data: &Dataset) -> Result<f64> {
+    data.check_model("accuracy", model)?;
     let pred = predict_classes(model, data.x(), data.cols())?;
     let hits = pred
         .iter()

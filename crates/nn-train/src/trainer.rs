@@ -110,27 +110,7 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
     }
 
     fn check(&self, data: &Dataset, o: &FitOptions) -> Result<()> {
-        let m = &self.model;
-        if data.cols() != m.input_size() {
-            return Err(Error::shape(
-                "fit",
-                format!(
-                    "x has {} columns; the model takes {}",
-                    data.cols(),
-                    m.input_size()
-                ),
-            ));
-        }
-        if data.classes() != m.classes() {
-            return Err(Error::shape(
-                "fit",
-                format!(
-                    "t has {} classes; the model tells {} apart",
-                    data.classes(),
-                    m.classes()
-                ),
-            ));
-        }
+        data.check_model("fit", &self.model)?;
         if o.batch_size == 0 {
             return Err(Error::invalid("batch_size must be at least 1"));
         }

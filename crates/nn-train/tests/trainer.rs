@@ -462,6 +462,10 @@ fn a_binary_classifier_with_one_output_trains_and_evaluates() {
     let acc = eval::accuracy(m, &data).unwrap();
     assert_eq!(acc, hits as f64 / 200.0);
     assert!(acc >= 0.95, "{acc}");
+    assert_eq!(
+        eval::accuracy(m, &three).unwrap_err().to_string(),
+        "shape mismatch in accuracy: t has 3 classes; the model tells 2 apart"
+    );
     // The boundary: class 0 at the lower left corner (x0 + x1 < 0), class 1 at the upper right.
     let g = eval::decision_boundary(m, &data, 0.05).unwrap();
     assert_eq!(g.classes[0], 0);
