@@ -165,11 +165,11 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
                 let s = iters * o.batch_size;
                 let (bx, bt) = b.gather_batch(&dev.x, &dev.t, &idx, s, o.batch_size)?;
                 let loss = self.model.forward(&bx, Labels::Index(&bt))?;
-                let s = b.shape(&loss);
-                if s != Shape::scalar() {
+                let shape = b.shape(&loss);
+                if shape != Shape::scalar() {
                     return Err(Error::shape(
                         "fit",
-                        format!("the model's forward returned {s}; a loss is (1, 1)"),
+                        format!("the model's forward returned {shape}; a loss is (1, 1)"),
                     ));
                 }
                 // The book's backward overwrites the gradients; a model that forgets to mark
