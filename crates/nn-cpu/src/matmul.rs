@@ -14,7 +14,8 @@ pub const SMALL: usize = 32 * 32 * 32;
 pub const PARALLEL: usize = 96 * 96 * 96;
 
 /// The instruction set `gemm` picks on this CPU, by the same run-time test it makes:
-/// `"avx512f"`, `"fma"` (AVX2 + FMA) or `"scalar"`.
+/// `"avx512f"`, `"fma"` (AVX2 + FMA) or `"scalar"` on x86-64; `"neon"` on aarch64, where
+/// every CPU has it.
 pub fn simd_level() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
@@ -24,6 +25,9 @@ pub fn simd_level() -> &'static str {
         if std::arch::is_x86_feature_detected!("fma") {
             return "fma";
         }
+    }
+    if cfg!(target_arch = "aarch64") {
+        return "neon";
     }
     "scalar"
 }
