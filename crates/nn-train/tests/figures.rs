@@ -170,8 +170,12 @@ fn an_unusable_nn_font_is_named() {
             .env("NN_FONT", font)
             .output()
             .unwrap();
-        assert!(out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "the child test failed ({}): {err}",
+            out.status
+        );
         let want = format!("note: NN_FONT={}", font.display());
         assert!(err.contains(&want) && err.contains(says), "{err}");
     }
