@@ -5,6 +5,10 @@
 //!   instead of skipping: a pass here means verified on a GPU.
 //! - `cargo xtask check-fallback`: the nn-cpu unit tests under valgrind (no AVX-512), requiring
 //!   the run-time choice of the AVX2 kernels.
+//! - `cargo xtask check-baseline`: the nn-cpu tests and the book's loop under QEMU's Nehalem
+//!   CPU (no AVX), requiring the scalar kernels; skipped without `qemu-x86_64`.
+//! - `cargo xtask check-aarch64`: the workspace's tests cross-built for aarch64 and run under
+//!   QEMU (needs the rustup target, Debian's `gcc-aarch64-linux-gnu` and `qemu-user`).
 //! - `cargo xtask miri`: the nn-cpu code that uses `unsafe` (the buffer pool, the `gemm` call)
 //!   under Miri, which checks each memory access against its allocation's bounds and Rust's
 //!   aliasing rules. Needs a nightly toolchain with the `miri` component.
@@ -269,18 +273,100 @@ fn dir_size(dir: &Path) -> u64 {
 /// and to give the right results; then the book's training loop, whose losses must still match
 /// the reference run.
 fn check_fallback() {
-    under_valgrind(
+    let valgrind = ["valgrind", "-q", "--error-exitcode=9"];
+    under(
+        &valgrind,
         &["-p", "nn-cpu", "--lib"],
         &["--nocapture", "--test-threads=1"],
         &[("NN_EXPECT_KERNEL", "fma")],
     );
     // The book's training loop on those kernels: the losses still match the reference.
-    under_valgrind(
+    under(
+        &valgrind,
         &["--example", "train_custom_loop"],
         &["gives_the_books"],
         &[],
     );
     eprintln!("xtask check-fallback: the AVX2 path ran and gave the right results");
+}
+
+/// The same tests on a CPU without AVX (QEMU's Nehalem model, SSE4.2 at most): the baseline
+/// element-wise loops and `gemm`'s scalar kernels, which no CPU of ours runs otherwise.
+fn check_baseline() {
+    if !cfg!(target_arch = "x86_64") || !found("qemu-x86_64") {
+        eprintln!("SKIPPED check-baseline: needs qemu-x86_64 (Debian's qemu-user) on x86-64");
+        return;
+    }
+    let nehalem = ["qemu-x86_64", "-cpu", "Nehalem"];
+    let scalar = [("NN_EXPECT_KERNEL", "scalar")];
+    under(
+        &nehalem,
+        &["-p", "nn-cpu", "--lib"],
+        &["--nocapture"],
+        &scalar,
+    );
+    under(
+        &nehalem,
+        &["-p", "nn-cpu", "--test", "conformance"],
+        &[],
+        &[],
+    );
+    under(&nehalem, &["--example", "train_custom_loop"], &[], &[]);
+    eprintln!(
+        "xtask check-baseline: on a CPU without AVX the scalar kernels ran, the conformance \
+         suite passed and the book's losses matched"
+    );
+}
+
+/// Whether `program` runs (`--version`).
+fn found(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The workspace's tests built for 64-bit ARM (Apple silicon, Graviton, Raspberry Pi) and run
+/// under QEMU: NEON instead of AVX, `gemm`'s ARM kernels, another libm.
+fn check_aarch64() {
+    let triple = "aarch64-unknown-linux-gnu";
+    let linker = "aarch64-linux-gnu-gcc";
+    let missing: Vec<&str> = [linker, "qemu-aarch64"]
+        .into_iter()
+        .filter(|p| !found(p))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "xtask check-aarch64: {} not found; on Debian: `apt-get install qemu-user \
+             gcc-aarch64-linux-gnu libc6-dev-arm64-cross`, and `rustup target add {triple}`",
+            missing.join(" and ")
+        );
+        exit(1);
+    }
+    let env = [
+        ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", linker),
+        (
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER",
+            "qemu-aarch64 -L /usr/aarch64-linux-gnu",
+        ),
+    ];
+    // The font test starts a child process of itself, which QEMU's user mode cannot
+    // (`posix_spawn` of an ARM binary on an x86 host exits 127); it runs natively in CI.
+    must(
+        &[
+            "cargo",
+            "test",
+            "--release",
+            "--workspace",
+            "--target",
+            triple,
+            "--",
+            "--skip",
+            "an_unusable_nn_font_is_named",
+        ],
+        &env,
+    );
+    eprintln!("xtask check-aarch64: the workspace's tests passed on aarch64 (under QEMU)");
 }
 
 fn miri() {
@@ -306,8 +392,8 @@ fn miri() {
 }
 
 /// Builds the release test binary that `target` (cargo's selection flags) names and runs it
-/// under valgrind with `args`, failing on any valgrind error.
-fn under_valgrind(target: &[&str], args: &[&str], env: &[(&str, &str)]) {
+/// with `args` under `runner` (valgrind, QEMU), failing when the run fails.
+fn under(runner: &[&str], target: &[&str], args: &[&str], env: &[(&str, &str)]) {
     let mut build = vec!["test", "--release", "--no-run"];
     build.extend_from_slice(target);
     let exes = built_executables(&build);
@@ -315,7 +401,8 @@ fn under_valgrind(target: &[&str], args: &[&str], env: &[(&str, &str)]) {
         eprintln!("xtask: no test binary was built for {target:?}");
         exit(1);
     };
-    let mut cmd = vec!["valgrind", "-q", "--error-exitcode=9", exe.as_str()];
+    let mut cmd = runner.to_vec();
+    cmd.push(exe.as_str());
     cmd.extend_from_slice(args);
     must(&cmd, env);
 }
@@ -565,10 +652,12 @@ fn main() {
         Some("bundle") => bundle(),
         Some("cuda-emu") => cuda_emu(),
         Some("check-fallback") => check_fallback(),
+        Some("check-baseline") => check_baseline(),
+        Some("check-aarch64") => check_aarch64(),
         Some("miri") => miri(),
         Some("bench-report") => bench_report(args.get(1).map(String::as_str) == Some("--run")),
         _ => {
-            eprintln!("usage: cargo xtask ci | gpu-test | cuda-emu | check-fallback | miri | bundle | bench-report");
+            eprintln!("usage: cargo xtask ci | gpu-test | cuda-emu | check-fallback | check-baseline | check-aarch64 | miri | bundle | bench-report");
             exit(2);
         }
     }
