@@ -15,20 +15,69 @@ use std::sync::OnceLock;
 /// Figure size in pixels (matplotlib's default 6.4 × 4.8 inches at 100 dpi).
 pub const SIZE: (u32, u32) = (640, 480);
 
+/// Fonts tried first, without scanning: matplotlib's DejaVu Sans and common sans-serif faces
+/// where Linux distributions, macOS (10.15 on, then older) and Windows keep them.
 const FONT_PATHS: &[&str] = &[
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/TTF/DejaVuSans.ttf",
     "/usr/share/fonts/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
     "/usr/share/fonts/liberation-sans/LiberationSans-Regular.ttf",
+    "/System/Library/Fonts/Supplemental/Arial.ttf",
     "/Library/Fonts/Arial.ttf",
     "C:\\Windows\\Fonts\\arial.ttf",
 ];
 
-/// Whether a font was found for the figures' text (looked up once).
+/// Families looked for, in order, among the system's fonts when none of [`FONT_PATHS`] exists.
+const FAMILIES: &[&str] = &[
+    "DejaVu Sans",
+    "Liberation Sans",
+    "Arial",
+    "Helvetica",
+    "Noto Sans",
+    "Segoe UI",
+    "Verdana",
+];
+
+/// A face for the figures' text among the fonts found in `dirs` (searched recursively), or in
+/// the system's font folders when `dirs` is `None` (by the [`fontdb`] crate: fontconfig's
+/// folders on Linux, the usual ones on macOS and Windows). The first of [`FAMILIES`] present
+/// wins, in its regular weight or the nearest; without any of them, an upright face before a
+/// slanted one, a proportional before a monospaced one, the regular weight before others.
+/// Returns the font file's bytes (for a collection, `plotters` draws with its first face).
+pub(crate) fn find_font(dirs: Option<&[&Path]>) -> Option<Vec<u8>> {
+    use fontdb::{Database, Family, Query, Style};
+    let mut db = Database::new();
+    match dirs {
+        None => db.load_system_fonts(),
+        Some(dirs) => dirs.iter().for_each(|d| db.load_fonts_dir(d)),
+    }
+    let families: Vec<Family> = FAMILIES.iter().map(|&f| Family::Name(f)).collect();
+    let query = Query {
+        families: &families,
+        ..Query::default()
+    };
+    let id = db.query(&query).or_else(|| {
+        db.faces()
+            .min_by_key(|f| {
+                let slanted = f.style != Style::Normal;
+                (slanted, f.monospaced, f.weight.0.abs_diff(400), f.index)
+            })
+            .map(|f| f.id)
+    })?;
+    db.with_face_data(id, |data, _| data.to_vec())
+}
+
+/// Whether a font was found for the figures' text (looked up once): the `.ttf` file `NN_FONT`
+/// names, then common places (DejaVu Sans, Liberation Sans, Arial), then a scan of the
+/// system's font folders for a sans-serif face.
 pub fn font_available() -> bool {
     static FONT: OnceLock<bool> = OnceLock::new();
     *FONT.get_or_init(|| {
+        let register = |bytes: Vec<u8>| {
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
+        };
         let env = std::env::var("NN_FONT").ok();
         let candidates = env
             .iter()
@@ -39,10 +88,7 @@ pub fn font_available() -> bool {
             let named = env.is_some() && i == 0;
             match std::fs::read(p) {
                 Ok(bytes) => {
-                    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                    if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
-                        .is_ok()
-                    {
+                    if register(bytes) {
                         return true;
                     }
                     if named {
@@ -52,6 +98,9 @@ pub fn font_available() -> bool {
                 Err(e) if named => eprintln!("note: NN_FONT={p}: {e}; looking elsewhere"),
                 Err(_) => {}
             }
+        }
+        if find_font(None).is_some_and(register) {
+            return true;
         }
         eprintln!(
             "note: no TrueType font found (set NN_FONT to a .ttf file); figures have no text"
@@ -316,4 +365,109 @@ pub fn lines(
         }};
     }
     render(path, |root| draw!(root), |root| draw!(root))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_font;
+    use std::path::Path;
+
+    const DEJAVU: &str = "/usr/share/fonts/truetype/dejavu";
+
+    /// Copies `names` from Debian's DejaVu folder into a nested folder of a new temporary
+    /// directory as `0.ttf`, `1.ttf`, … (so that the order a folder lists them in is not
+    /// their names'), with a file that is not a font beside them; `None` where DejaVu is
+    /// missing.
+    fn folder_with(names: &[&str]) -> Option<tempfile::TempDir> {
+        if !Path::new(DEJAVU).join("DejaVuSans.ttf").exists() {
+            eprintln!("SKIPPED: no DejaVu fonts in {DEJAVU} (Debian's fonts-dejavu-core)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("a").join("b");
+        std::fs::create_dir_all(&sub).unwrap();
+        for (i, n) in names.iter().enumerate() {
+            std::fs::copy(Path::new(DEJAVU).join(n), sub.join(format!("{i}.ttf"))).unwrap();
+        }
+        std::fs::write(sub.join("junk.ttf"), b"not a font").unwrap();
+        Some(dir)
+    }
+
+    fn bytes_of(name: &str) -> Vec<u8> {
+        std::fs::read(Path::new(DEJAVU).join(name)).unwrap()
+    }
+
+    #[test]
+    fn a_scan_prefers_the_regular_sans_serif_face() {
+        let Some(dir) = folder_with(&[
+            "DejaVuSansMono.ttf",
+            "DejaVuSans-Bold.ttf",
+            "DejaVuSerif.ttf",
+            "DejaVuSans.ttf",
+        ]) else {
+            return;
+        };
+        let found = find_font(Some(&[dir.path()])).expect("a face");
+        assert!(
+            found == bytes_of("DejaVuSans.ttf"),
+            "not DejaVu Sans regular"
+        );
+    }
+
+    #[test]
+    fn the_system_scan_finds_debians_dejavu_sans() {
+        if folder_with(&[]).is_none() {
+            return;
+        }
+        let t = std::time::Instant::now();
+        let found = find_font(None).expect("a face among the system's fonts");
+        eprintln!("system scan: {:?}", t.elapsed());
+        assert!(
+            found == bytes_of("DejaVuSans.ttf"),
+            "not DejaVu Sans regular"
+        );
+    }
+
+    #[test]
+    fn a_scan_prefers_the_family_to_the_weight() {
+        let Some(dir) = folder_with(&["DejaVuSerif.ttf", "DejaVuSans-Bold.ttf"]) else {
+            return;
+        };
+        let found = find_font(Some(&[dir.path()])).expect("a face");
+        assert!(
+            found == bytes_of("DejaVuSans-Bold.ttf"),
+            "not DejaVu Sans bold"
+        );
+    }
+
+    #[test]
+    fn without_a_known_family_a_scan_ranks_style_then_spacing_then_weight() {
+        for (files, want) in [
+            (
+                &["DejaVuSansMono.ttf", "DejaVuSerif-Italic.ttf"][..],
+                "DejaVuSansMono.ttf",
+            ),
+            (
+                &["DejaVuSansMono.ttf", "DejaVuSerif-Bold.ttf"],
+                "DejaVuSerif-Bold.ttf",
+            ),
+            (
+                &["DejaVuSerif-Bold.ttf", "DejaVuSerif.ttf"],
+                "DejaVuSerif.ttf",
+            ),
+            (&["DejaVuSerif-Italic.ttf"], "DejaVuSerif-Italic.ttf"),
+        ] {
+            // Both ways round, so that a tie cannot pass by the order the folder lists.
+            let reversed: Vec<&str> = files.iter().rev().copied().collect();
+            for files in [files, &reversed[..]] {
+                let Some(dir) = folder_with(files) else {
+                    return;
+                };
+                let found = find_font(Some(&[dir.path()])).expect("a face");
+                assert!(found == bytes_of(want), "not {want} from {files:?}");
+            }
+        }
+        let empty = folder_with(&[]).unwrap();
+        assert!(find_font(Some(&[empty.path()])).is_none());
+    }
 }
