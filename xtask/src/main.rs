@@ -9,6 +9,8 @@
 //!   CPU (no AVX), requiring the scalar kernels; skipped without `qemu-x86_64`.
 //! - `cargo xtask check-aarch64`: the workspace's tests cross-built for aarch64 and run under
 //!   QEMU (needs the rustup target, Debian's `gcc-aarch64-linux-gnu` and `qemu-user`).
+//! - `cargo xtask check-targets`: the libraries under clippy for macOS (Apple silicon) and
+//!   Windows, adding the targets with rustup.
 //! - `cargo xtask miri`: the nn-cpu code that uses `unsafe` (the buffer pool, the `gemm` call)
 //!   under Miri, which checks each memory access against its allocation's bounds and Rust's
 //!   aliasing rules. Needs a nightly toolchain with the `miri` component.
@@ -324,6 +326,36 @@ fn found(program: &str) -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// The libraries (both backends, figures, weight files) under clippy for macOS on Apple
+/// silicon and for Windows: they compile there, with no warning. Only the libraries: the tests,
+/// examples and benches need criterion, whose `alloca` dependency needs a C compiler for the
+/// target. Targets rustup cannot add (offline) are skipped, saying so.
+fn check_targets() {
+    for target in ["aarch64-apple-darwin", "x86_64-pc-windows-msvc"] {
+        if !run(&["rustup", "target", "add", target], &[]) {
+            eprintln!("SKIPPED check-targets {target}: rustup could not add the target");
+            continue;
+        }
+        must(
+            &[
+                "cargo",
+                "clippy",
+                "--workspace",
+                "--lib",
+                "--features",
+                "cuda",
+                "--target",
+                target,
+                "--",
+                "-D",
+                "warnings",
+            ],
+            &[],
+        );
+    }
+    eprintln!("xtask check-targets: the libraries compile for the targets not skipped above");
 }
 
 /// The workspace's tests built for 64-bit ARM (Apple silicon, Graviton, Raspberry Pi) and run
@@ -654,10 +686,11 @@ fn main() {
         Some("check-fallback") => check_fallback(),
         Some("check-baseline") => check_baseline(),
         Some("check-aarch64") => check_aarch64(),
+        Some("check-targets") => check_targets(),
         Some("miri") => miri(),
         Some("bench-report") => bench_report(args.get(1).map(String::as_str) == Some("--run")),
         _ => {
-            eprintln!("usage: cargo xtask ci | gpu-test | cuda-emu | check-fallback | check-baseline | check-aarch64 | miri | bundle | bench-report");
+            eprintln!("usage: cargo xtask ci | gpu-test | cuda-emu | check-fallback | check-baseline | check-aarch64 | check-targets | miri | bundle | bench-report");
             exit(2);
         }
     }
