@@ -334,7 +334,11 @@ fn found(program: &str) -> bool {
 /// target. Targets rustup cannot add (offline) are skipped, saying so.
 fn check_targets() {
     for target in ["aarch64-apple-darwin", "x86_64-pc-windows-msvc"] {
-        if !run(&["rustup", "target", "add", target], &[]) {
+        // A download: under a time limit where coreutils' `timeout` exists, so an unreachable
+        // server costs minutes at most.
+        let add = ["rustup", "target", "add", target];
+        let limited = [&["timeout", "180"][..], &add].concat();
+        if !run(if found("timeout") { &limited } else { &add }, &[]) {
             eprintln!("SKIPPED check-targets {target}: rustup could not add the target");
             continue;
         }
