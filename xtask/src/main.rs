@@ -11,6 +11,8 @@
 //!   QEMU (needs the rustup target, Debian's `gcc-aarch64-linux-gnu` and `qemu-user`).
 //! - `cargo xtask check-targets`: the libraries under clippy for macOS (Apple silicon) and
 //!   Windows, adding the targets with rustup.
+//! - `cargo xtask check-msrv`: the workspace checked with the `rust-version` Cargo.toml
+//!   declares, installed by rustup.
 //! - `cargo xtask miri`: the nn-cpu code that uses `unsafe` (the buffer pool, the `gemm` call)
 //!   under Miri, which checks each memory access against its allocation's bounds and Rust's
 //!   aliasing rules. Needs a nightly toolchain with the `miri` component.
@@ -362,6 +364,51 @@ fn check_targets() {
     eprintln!("xtask check-targets: the libraries compile for the targets not skipped above");
 }
 
+/// The workspace checked with the oldest Rust it declares (`rust-version` in Cargo.toml), with
+/// the locked dependencies: the promise to users on that toolchain. rustup installs it when
+/// missing (a download; skipped, saying so, when that fails).
+fn check_msrv() {
+    let manifest = std::fs::read_to_string("Cargo.toml").expect("read Cargo.toml");
+    let Some(version) = manifest.lines().find_map(|l| {
+        let v = l
+            .strip_prefix("rust-version")?
+            .trim_start()
+            .strip_prefix('=')?;
+        Some(v.trim().trim_matches('"').to_string())
+    }) else {
+        eprintln!("xtask check-msrv: no rust-version in Cargo.toml");
+        exit(1);
+    };
+    let install = [
+        "rustup",
+        "toolchain",
+        "install",
+        &version,
+        "--profile",
+        "minimal",
+    ];
+    let limited = [&["timeout", "300"][..], &install].concat();
+    if !run(if found("timeout") { &limited } else { &install }, &[]) {
+        eprintln!("SKIPPED check-msrv: rustup could not install Rust {version}");
+        return;
+    }
+    let toolchain = format!("+{version}");
+    must(
+        &[
+            "cargo",
+            &toolchain,
+            "check",
+            "--locked",
+            "--workspace",
+            "--all-targets",
+            "--features",
+            "cuda",
+        ],
+        &[("CARGO_TARGET_DIR", "target/msrv")],
+    );
+    eprintln!("xtask check-msrv: the workspace builds with Rust {version}");
+}
+
 /// The workspace's tests built for 64-bit ARM (Apple silicon, Graviton, Raspberry Pi) and run
 /// under QEMU: NEON instead of AVX, `gemm`'s ARM kernels, another libm.
 fn check_aarch64() {
@@ -691,10 +738,11 @@ fn main() {
         Some("check-baseline") => check_baseline(),
         Some("check-aarch64") => check_aarch64(),
         Some("check-targets") => check_targets(),
+        Some("check-msrv") => check_msrv(),
         Some("miri") => miri(),
         Some("bench-report") => bench_report(args.get(1).map(String::as_str) == Some("--run")),
         _ => {
-            eprintln!("usage: cargo xtask ci | gpu-test | cuda-emu | check-fallback | check-baseline | check-aarch64 | check-targets | miri | bundle | bench-report");
+            eprintln!("usage: cargo xtask ci | gpu-test | cuda-emu | check-fallback | check-baseline | check-aarch64 | check-targets | check-msrv | miri | bundle | bench-report");
             exit(2);
         }
     }
