@@ -45,3 +45,9 @@ pub mod prelude {
         clip_grads, eval, remove_duplicate, spiral, Dataset, FitOptions, Output, Shuffle, Trainer,
     };
 }
+
+/// The README's Rust example, compiled and run by `cargo test` (doc tests), so that it stays
+/// true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct Readme;
