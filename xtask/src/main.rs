@@ -322,6 +322,16 @@ fn check_baseline() {
     );
 }
 
+/// Runs `step` (a download) under a time limit of `secs` where coreutils' `timeout` exists, so
+/// that an unreachable server costs minutes at most; whether it succeeded.
+fn run_limited(secs: u32, step: &[&str]) -> bool {
+    if !found("timeout") {
+        return run(step, &[]);
+    }
+    let secs = secs.to_string();
+    run(&[&["timeout", secs.as_str()][..], step].concat(), &[])
+}
+
 /// Whether `program` runs (`--version`).
 fn found(program: &str) -> bool {
     Command::new(program)
@@ -336,11 +346,7 @@ fn found(program: &str) -> bool {
 /// target. Targets rustup cannot add (offline) are skipped, saying so.
 fn check_targets() {
     for target in ["aarch64-apple-darwin", "x86_64-pc-windows-msvc"] {
-        // A download: under a time limit where coreutils' `timeout` exists, so an unreachable
-        // server costs minutes at most.
-        let add = ["rustup", "target", "add", target];
-        let limited = [&["timeout", "180"][..], &add].concat();
-        if !run(if found("timeout") { &limited } else { &add }, &[]) {
+        if !run_limited(180, &["rustup", "target", "add", target]) {
             eprintln!("SKIPPED check-targets {target}: rustup could not add the target");
             continue;
         }
@@ -387,8 +393,7 @@ fn check_msrv() {
         "--profile",
         "minimal",
     ];
-    let limited = [&["timeout", "300"][..], &install].concat();
-    if !run(if found("timeout") { &limited } else { &install }, &[]) {
+    if !run_limited(300, &install) {
         eprintln!("SKIPPED check-msrv: rustup could not install Rust {version}");
         return;
     }
@@ -406,11 +411,12 @@ fn check_msrv() {
         ],
         &[("CARGO_TARGET_DIR", "target/msrv")],
     );
-    eprintln!("xtask check-msrv: the workspace builds with Rust {version}");
+    eprintln!("xtask check-msrv: the workspace type-checks with Rust {version}");
 }
 
-/// The workspace's tests built for 64-bit ARM (Apple silicon, Graviton, Raspberry Pi) and run
-/// under QEMU: NEON instead of AVX, `gemm`'s ARM kernels, another libm.
+/// The workspace's tests built for 64-bit ARM Linux (Graviton, Grace, Raspberry Pi; the
+/// instruction set of Apple silicon) and run under QEMU: NEON instead of AVX, `gemm`'s ARM
+/// kernels, another libm.
 fn check_aarch64() {
     let triple = "aarch64-unknown-linux-gnu";
     let linker = "aarch64-linux-gnu-gcc";
