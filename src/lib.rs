@@ -1,4 +1,4 @@
-//! `nn`: the book's chapter 1 (*Deep Learning from Scratch 2*) in Rust.
+//! `nn` (the package `nn-scratch`): the book's chapter 1 (*Deep Learning from Scratch 2*) in Rust.
 //!
 //! This root crate re-exports the workspace's crates so that one dependency gives everything;
 //! each crate is also usable alone:
