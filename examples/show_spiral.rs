@@ -60,6 +60,8 @@ fn run(cli: &Cli) -> Result<()> {
         nn::train::plot::scatter(&p, &data)?;
         say!("wrote {}", p.display());
     }
+    #[cfg(not(feature = "plot"))]
+    say!("no figure: this build has the `plot` feature off");
     Ok(())
 }
 

@@ -187,6 +187,13 @@ impl TrainArgs {
             );
         }
         if !self.no_plot {
+            // Before training, not after it.
+            if !cfg!(feature = "plot") {
+                bail!(
+                    "figures need the `plot` feature, which this build has off: \
+                     rebuild without --no-default-features, or pass --no-plot"
+                );
+            }
             writable_dir(&self.out)?;
         }
         for file in [&self.report, &self.save].into_iter().flatten() {
