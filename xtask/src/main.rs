@@ -536,8 +536,8 @@ fn build_emulator() -> String {
         .into_owned()
 }
 
-/// The CUDA tests (conformance, CPU/GPU parity, launch count) and the `train` example on
-/// nn-cuda-emu.
+/// The CUDA tests (conformance, CPU/GPU parity, launch count, error paths) and the `train`
+/// example on nn-cuda-emu.
 fn cuda_emu() {
     if !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
         eprintln!("SKIPPED cuda-emu: nn-cuda-emu builds on x86-64 Linux only");
@@ -565,6 +565,8 @@ fn cuda_emu() {
             "parity",
             "--test",
             "emu_limits",
+            "--test",
+            "driver_version",
             "--",
             "--nocapture",
         ],

@@ -139,6 +139,34 @@ pub(crate) fn check_libraries() -> Result<()> {
     Ok(())
 }
 
+/// Refuses a driver of an older major CUDA version than the `cudarc` bindings this build was
+/// made with (its `cuda-*` feature): their driver functions and cuBLAS would not match it, and
+/// the first function the driver lacks would panic inside cudarc instead of failing here.
+/// Versions are written as the driver writes them, 1000 × major + 10 × minor.
+fn check_driver_version(driver: i32, bindings: i32) -> Result<()> {
+    if driver / 1000 >= bindings / 1000 {
+        return Ok(());
+    }
+    let name = |v: i32| format!("{}.{}", v / 1000, v % 1000 / 10);
+    Err(Error::Device(format!(
+        "the NVIDIA driver supports CUDA {}, but nn-cuda was built for CUDA {}: update the \
+         driver, or rebuild for CUDA 12 (`--no-default-features --features cuda-12080` on \
+         nn-cuda, or `--no-default-features --features plot,cuda,cuda-12080` for the examples)",
+        name(driver),
+        name(bindings)
+    )))
+}
+
+/// The CUDA version the driver supports, checked against the bindings'.
+fn check_driver() -> Result<()> {
+    let mut version = 0;
+    // SAFETY: writes one int; present in every driver and needs no `cuInit`.
+    unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut version) }
+        .result()
+        .map_err(dev_err("reading the driver's CUDA version"))?;
+    check_driver_version(version, cudarc::driver::sys::CUDA_VERSION as i32)
+}
+
 /// `Ok` when the NVRTC library can be loaded, else an error saying how to get it.
 fn nvrtc_present() -> Result<()> {
     // SAFETY: only opens and closes the shared library.
@@ -228,6 +256,7 @@ pub fn kernel_names() -> Vec<String> {
 impl Device {
     fn open(ordinal: usize) -> Result<Device> {
         check_libraries()?;
+        check_driver()?;
         let count = CudaContext::device_count().map_err(dev_err("counting CUDA devices"))?;
         if ordinal as i32 >= count {
             return Err(Error::Device(if count == 0 {
@@ -470,3 +499,29 @@ impl std::fmt::Debug for CudaIndex {
 unsafe impl<E: CudaFloat> Send for CudaTensor<E> {}
 // SAFETY: as above; shared references only read.
 unsafe impl<E: CudaFloat> Sync for CudaTensor<E> {}
+
+#[cfg(test)]
+mod tests {
+    use super::check_driver_version;
+
+    #[test]
+    fn a_driver_of_an_older_major_version_than_the_bindings_is_refused() {
+        let err = check_driver_version(12040, 13000).unwrap_err().to_string();
+        for part in ["supports CUDA 12.4", "built for CUDA 13.0", "cuda-12080"] {
+            assert!(err.contains(part), "{part:?} not in: {err}");
+        }
+        assert!(check_driver_version(11080, 12060).is_err());
+        // The same major version or a newer one: the driver keeps older functions.
+        for (driver, bindings) in [
+            (13000, 13000),
+            (13020, 13000),
+            (14000, 13000),
+            (12020, 12080),
+        ] {
+            assert!(
+                check_driver_version(driver, bindings).is_ok(),
+                "{driver} {bindings}"
+            );
+        }
+    }
+}
