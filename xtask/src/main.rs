@@ -45,7 +45,14 @@ const CI: &[&[&str]] = &[
         "warnings",
     ],
     &["cargo", "test", "--workspace"],
-    &["cargo", "doc", "--workspace", "--no-deps"],
+    &[
+        "cargo",
+        "doc",
+        "--workspace",
+        "--no-deps",
+        "--features",
+        "cuda,nn-core/conformance",
+    ],
 ];
 
 fn run(step: &[&str], envs: &[(&str, &str)]) -> bool {
