@@ -544,7 +544,7 @@ fn build_emulator() -> String {
 }
 
 /// The CUDA tests (conformance, CPU/GPU parity, launch count, error paths) and the `train`
-/// example on nn-cuda-emu.
+/// example on nn-cuda-emu; the conformance suite also on the CUDA 12.8 bindings.
 fn cuda_emu() {
     if !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
         eprintln!("SKIPPED cuda-emu: nn-cuda-emu builds on x86-64 Linux only");
@@ -576,6 +576,23 @@ fn cuda_emu() {
             "driver_version",
             "--",
             "--nocapture",
+        ],
+        &env,
+    );
+    // The host code again on cudarc's CUDA 12.8 bindings (the `cuda-12080` build).
+    must(
+        &[
+            "cargo",
+            "test",
+            "-p",
+            "nn-cuda",
+            "--no-default-features",
+            "--features",
+            "cuda-12080",
+            "--test",
+            "conformance",
+            "--test",
+            "driver_version",
         ],
         &env,
     );
