@@ -148,10 +148,16 @@ fn check_driver_version(driver: i32, bindings: i32) -> Result<()> {
         return Ok(());
     }
     let name = |v: i32| format!("{}.{}", v / 1000, v % 1000 / 10);
+    // nn-cuda's oldest bindings are 12.6: an older driver can only be updated.
+    let rebuild = if driver >= 12060 {
+        ", or rebuild for CUDA 12 (`--no-default-features --features cuda-12080` on nn-cuda, \
+         or `--no-default-features --features plot,cuda,cuda-12080` for the examples)"
+    } else {
+        " (nn-cuda needs CUDA 12.6 or newer)"
+    };
     Err(Error::Device(format!(
         "the NVIDIA driver supports CUDA {}, but nn-cuda was built for CUDA {}: update the \
-         driver, or rebuild for CUDA 12 (`--no-default-features --features cuda-12080` on \
-         nn-cuda, or `--no-default-features --features plot,cuda,cuda-12080` for the examples)",
+         driver{rebuild}",
         name(driver),
         name(bindings)
     )))
@@ -506,11 +512,18 @@ mod tests {
 
     #[test]
     fn a_driver_of_an_older_major_version_than_the_bindings_is_refused() {
-        let err = check_driver_version(12040, 13000).unwrap_err().to_string();
-        for part in ["supports CUDA 12.4", "built for CUDA 13.0", "cuda-12080"] {
+        let err = check_driver_version(12080, 13000).unwrap_err().to_string();
+        for part in ["supports CUDA 12.8", "built for CUDA 13.0", "cuda-12080"] {
             assert!(err.contains(part), "{part:?} not in: {err}");
         }
-        assert!(check_driver_version(11080, 12060).is_err());
+        // Too old for any of nn-cuda's bindings: no rebuild to suggest.
+        for (driver, bindings) in [(12040, 13000), (11080, 12060)] {
+            let err = check_driver_version(driver, bindings)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("needs CUDA 12.6 or newer"), "{err}");
+            assert!(!err.contains("rebuild"), "{err}");
+        }
         // The same major version or a newer one: the driver keeps older functions.
         for (driver, bindings) in [
             (13000, 13000),
