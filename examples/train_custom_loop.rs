@@ -243,7 +243,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("has shape [2, 10]; the model's is (2, 7)")
+            err.contains("has shape (2, 10); the model's is (2, 7)")
                 && err.contains("give the --hidden the file was saved with"),
             "{err}"
         );

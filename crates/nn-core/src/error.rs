@@ -78,7 +78,10 @@ pub enum Error {
     },
     /// A weights file whose parameter has another shape than the model's: a well-formed file
     /// saved from a model of other sizes (another hidden size, say).
-    #[error("{path}: parameter {name:?} has shape {found:?}; the model's is {expected}")]
+    #[error(
+        "{path}: parameter {name:?} has shape {}; the model's is {expected}",
+        numpy_shape(found)
+    )]
     ParamShape {
         /// The file.
         path: PathBuf,
@@ -89,6 +92,17 @@ pub enum Error {
         /// Its shape in the model.
         expected: crate::Shape,
     },
+}
+
+/// A stored shape as NumPy prints it: `(2, 5)`, `(5,)`.
+fn numpy_shape(dims: &[usize]) -> String {
+    match dims {
+        [n] => format!("({n},)"),
+        _ => {
+            let dims: Vec<String> = dims.iter().map(usize::to_string).collect();
+            format!("({})", dims.join(", "))
+        }
+    }
 }
 
 impl Error {
@@ -103,5 +117,29 @@ impl Error {
     /// Shorthand for [`Error::InvalidArgument`].
     pub fn invalid(detail: impl Into<String>) -> Self {
         Error::InvalidArgument(detail.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn stored_shapes_read_as_numpy_prints_them() {
+        let e = |found: Vec<usize>| {
+            Error::ParamShape {
+                path: "w.safetensors".into(),
+                name: "layers.0.b".into(),
+                found,
+                expected: crate::Shape::row(4),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            e(vec![5]),
+            r#"w.safetensors: parameter "layers.0.b" has shape (5,); the model's is (1, 4)"#
+        );
+        assert!(e(vec![2, 5]).contains("has shape (2, 5);"));
+        assert!(e(vec![1, 2, 5]).contains("has shape (1, 2, 5);"));
     }
 }

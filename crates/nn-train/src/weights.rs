@@ -183,19 +183,30 @@ pub fn load_params<B: Backend, M: Model<B> + ?Sized>(model: &mut M, path: &Path)
         .map_err(|e| format_err(path, format!("not a valid safetensors file: {e}")))?;
     let mut names: Vec<String> = st.names().into_iter().map(str::to_owned).collect();
     names.sort();
+    // Every name that differs, both ways, in one message: a file saved from a model whose
+    // layers are named otherwise shows at once as such.
     let extra: Vec<&String> = names.iter().filter(|n| store.find(n).is_none()).collect();
+    let missing: Vec<&str> = store
+        .iter()
+        .map(|(_, p)| p.name())
+        .filter(|n| names.binary_search_by(|m| m.as_str().cmp(n)).is_err())
+        .collect();
+    let mut differ = Vec::new();
     if !extra.is_empty() {
-        return Err(format_err(
-            path,
-            format!("tensors the model does not have: {extra:?}"),
-        ));
+        differ.push(format!("tensors the model does not have: {extra:?}"));
+    }
+    if !missing.is_empty() {
+        differ.push(format!("parameters missing from the file: {missing:?}"));
+    }
+    if !differ.is_empty() {
+        return Err(format_err(path, differ.join("; ")));
     }
     let mut stored = None;
     let mut new_values = Vec::with_capacity(store.len());
     for (id, p) in store.iter() {
         let view = st
             .tensor(p.name())
-            .map_err(|_| format_err(path, format!("missing parameter {:?}", p.name())))?;
+            .map_err(|e| format_err(path, format!("parameter {:?}: {e}", p.name())))?;
         let want = b.shape(p.value());
         let ok =
             view.shape() == file_shape(want).as_slice() || view.shape() == [want.rows, want.cols];

@@ -140,12 +140,23 @@ fn bad_files_give_clear_errors_and_leave_the_model_unchanged() {
         &format!("{{{}}}", w("layers.0.W", "F32", "[2,4]", 32)),
         &[0; 32],
     );
-    assert!(msg(&only_w).contains("missing parameter \"layers.0.b\""));
+    let e = msg(&only_w);
+    assert!(
+        e.contains(
+            r#"parameters missing from the file: ["layers.0.b", "layers.2.W", "layers.2.b"]"#
+        ) && !e.contains("does not have"),
+        "{e}"
+    );
+    // Names that differ both ways are named both ways, in one message.
     let other = handmade(
         &format!("{{{}}}", w("encoder.W", "F32", "[2,4]", 32)),
         &[0; 32],
     );
-    assert!(msg(&other).contains("tensors the model does not have: [\"encoder.W\"]"));
+    let e = msg(&other);
+    assert!(
+        e.contains(r#"tensors the model does not have: ["encoder.W"]; parameters missing from the file: ["layers.0.W", "layers.0.b", "#),
+        "{e}"
+    );
     let src = tempfile::tempdir().unwrap();
     let wide = src.path().join("wide.safetensors");
     save_params(&net(1, 5), &wide, DType::F32).unwrap();
@@ -165,16 +176,22 @@ fn bad_files_give_clear_errors_and_leave_the_model_unchanged() {
     }
     assert!(
         e.to_string()
-            .contains("parameter \"layers.0.W\" has shape [2, 5]; the model's is (2, 4)"),
+            .contains("parameter \"layers.0.W\" has shape (2, 5); the model's is (2, 4)"),
         "{e}"
     );
+    // Every parameter present, one of them stored as integers.
     let ints = handmade(
-        &format!("{{{}}}", w("layers.0.W", "I32", "[2,4]", 32)),
-        &[0; 32],
+        concat!(
+            r#"{"layers.0.W":{"dtype":"I32","shape":[2,4],"data_offsets":[0,32]},"#,
+            r#""layers.0.b":{"dtype":"F32","shape":[4],"data_offsets":[32,48]},"#,
+            r#""layers.2.W":{"dtype":"F32","shape":[4,3],"data_offsets":[48,96]},"#,
+            r#""layers.2.b":{"dtype":"F32","shape":[3],"data_offsets":[96,108]}}"#
+        ),
+        &[0; 108],
     );
     let e = msg(&ints);
     assert!(
-        e.contains("missing parameter") || e.contains("only F16, F32 and F64"),
+        e.contains(r#"parameter "layers.0.W" is stored as I32: only F16, F32 and F64"#),
         "{e}"
     );
 }
