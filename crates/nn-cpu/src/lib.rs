@@ -50,6 +50,9 @@ mod ops;
 pub mod simd;
 mod storage;
 
+/// The `ndarray` this crate is built on, whose views [`CpuTensor::array`] returns and
+/// [`Cpu::from_array`] takes: use it (`nn_cpu::ndarray`) to get the matching version.
+pub use ndarray;
 pub use storage::CpuFloat;
 
 use ndarray::{ArcArray1, ArrayView2};
@@ -67,6 +70,28 @@ impl<E: CpuFloat> Cpu<E> {
     /// The CPU backend. It holds no state; every value is the same backend.
     pub fn new() -> Self {
         Cpu(PhantomData)
+    }
+
+    /// A tensor holding a copy of an `ndarray` matrix, whatever its memory order (a transposed
+    /// or sliced view is copied row by row): the way in for data already in `ndarray`, as
+    /// [`CpuTensor::array`] is the way out.
+    ///
+    /// ```
+    /// use nn_cpu::ndarray::array;
+    /// use nn_core::Backend;
+    /// use nn_cpu::Cpu;
+    /// let b = Cpu::<f64>::new();
+    /// let x = array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]];
+    /// let t = b.from_array(x.t())?; // 3 × 2
+    /// assert_eq!(t.array(), x.t());
+    /// assert_eq!(b.to_host(&t)?, [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    /// # Ok::<(), nn_core::Error>(())
+    /// ```
+    pub fn from_array(&self, a: ArrayView2<'_, E>) -> nn_core::Result<CpuTensor<E>> {
+        let shape = Shape::new(a.nrows(), a.ncols());
+        let a = a.as_standard_layout();
+        let data = a.as_slice().expect("standard layout is contiguous");
+        nn_core::Backend::from_host(self, data, shape)
     }
 }
 
@@ -139,5 +164,26 @@ mod tests {
             "{text}"
         );
         assert!(text.len() < 1000, "{} characters", text.len());
+    }
+
+    #[test]
+    fn from_array_copies_any_layout_row_by_row() {
+        use ndarray::{s, Array2};
+        let b = Cpu::<f32>::new();
+        let a = Array2::from_shape_fn((4, 5), |(i, j)| (10 * i + j) as f32);
+        for view in [
+            a.view(),
+            a.t(),
+            a.slice(s![1..3, ..;2]),
+            a.slice(s![..;-1, 1..2]),
+        ] {
+            let t = b.from_array(view).unwrap();
+            assert_eq!(b.shape(&t), Shape::new(view.nrows(), view.ncols()));
+            assert_eq!(t.array(), view);
+            let rows: Vec<f32> = view.iter().copied().collect(); // logical (row-major) order
+            assert_eq!(b.to_host(&t).unwrap(), rows);
+        }
+        let empty = b.from_array(a.slice(s![..0, ..])).unwrap();
+        assert_eq!(b.shape(&empty), Shape::new(0, 5));
     }
 }
