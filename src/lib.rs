@@ -21,6 +21,33 @@
 //! assert!(acc < 0.5); // untrained
 //! # Ok::<(), nn::core::Error>(())
 //! ```
+//!
+//! # From the book's Python
+//!
+//! Where each name of the chapter's code lives here (`b` is the backend, `Cpu::<f32>::new()`;
+//! every call that can fail returns a `Result`):
+//!
+//! | the book | here |
+//! |---|---|
+//! | `np.random.seed(1984)` | [`NumpyRng::new(1984)`](core::NumpyRng::new): one stream, passed where the book draws |
+//! | `x, t = spiral.load_data()` | [`spiral::load_data_from(&mut rng)`](train::spiral::load_data_from), a [`Dataset`](train::Dataset) ([`x`](train::Dataset::x), [`labels`](train::Dataset::labels), [`one_hot`](train::Dataset::one_hot)) |
+//! | `np.float32`, `np.float64` | [`Cpu::<f32>`](cpu::Cpu), [`Cpu::<f64>`](cpu::Cpu): the element type is the backend's |
+//! | `import cupy as np` | `cuda::Cuda::<f32>::new(0)` in place of `Cpu::<f32>::new()` (feature `cuda`) |
+//! | `TwoLayerNet(2, 10, 3)` | [`TwoLayerNet::new(&b, 2, 10, 3, &mut rng)`](layers::TwoLayerNet::new) |
+//! | `Affine(W, b)`, `Sigmoid()`, `SoftmaxWithLoss()` | [`Affine::new`](layers::Affine::new) (registers `W`, `b` in a [`ParamStore`](core::ParamStore)), [`Sigmoid::new`](layers::Sigmoid::new), [`SoftmaxWithLoss::new`](layers::SoftmaxWithLoss::new) |
+//! | `layer.forward(x)`, `layer.backward(dout)` | [`Layer::forward(&store, &x)`](layers::Layer::forward), [`Layer::backward(&mut store, &dout)`](layers::Layer::backward) |
+//! | `model.params`, `model.grads` | [`Model::params`](layers::Model::params): a [`ParamStore`](core::ParamStore) of values and gradients by [`ParamId`](core::ParamId) |
+//! | `model.predict(x)`, `model.forward(x, t)`, `model.backward()` | [`Model::predict`](layers::Model::predict), [`Model::forward(&x, Labels::Index(&t))`](layers::Model::forward), [`Model::backward`](layers::Model::backward) |
+//! | `SGD(lr=1.0)`, `optimizer.update(model.params, model.grads)` | [`Sgd::new(1.0)`](optim::Sgd::new), [`Optimizer::update(&b, model.params_mut())`](optim::Optimizer::update); also [`Momentum`](optim::Momentum), [`Nesterov`](optim::Nesterov), [`AdaGrad`](optim::AdaGrad), [`RmsProp`](optim::RmsProp), [`Adam`](optim::Adam) |
+//! | `idx = np.random.permutation(data_size)` | [`Shuffle::next_epoch(&mut rng)`](train::Shuffle::next_epoch) |
+//! | `x[idx[iters*batch_size:(iters+1)*batch_size]]` | [`Backend::gather_rows(&x, &idx, iters * batch_size, batch_size)`](core::Backend::gather_rows), on data copied once with [`Dataset::to_device`](train::Dataset::to_device) |
+//! | `np.argmax(model.predict(x), axis=1)`, accuracy | [`eval::predict_classes`](train::eval::predict_classes), [`eval::accuracy`](train::eval::accuracy) |
+//! | `Trainer(model, optimizer)` | [`Trainer::new(model, optimizer)`](train::Trainer::new) |
+//! | `trainer.fit(x, t, max_epoch, batch_size, max_grad, eval_interval)` | [`Trainer::fit(&data, &FitOptions { .. }, &mut rng)`](train::Trainer::fit) ([`FitOptions`](train::FitOptions) has the same four, with the book's defaults) |
+//! | `trainer.loss_list`, `trainer.plot()` | [`Trainer::loss_list`](train::Trainer::loss_list), `Trainer::plot(path, ylim)` (feature `plot`) |
+//! | `clip_grads(grads, max_norm)` | [`clip_grads(&b, model.params_mut(), max_norm)`](train::clip_grads) |
+//! | `remove_duplicate(params, grads)` | [`remove_duplicate(&ids)`](train::remove_duplicate): a [`ParamStore`](core::ParamStore) already sums a shared weight's gradients |
+//! | `params.astype(np.float16)`, pickled | [`save_params(&model, path, DType::F16)`](train::save_params), [`load_params`](train::load_params): safetensors |
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub use nn_core as core;
