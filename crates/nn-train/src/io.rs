@@ -204,9 +204,10 @@ pub fn render_atomic(path: &Path, render: impl FnOnce(&Path) -> Result<()>) -> R
         } => {
             let tmp = temp_beside(&real, &ext, replaces, path)?;
             render(tmp.path())?;
-            fs::File::open(tmp.path())
-                .and_then(|f| f.sync_all())
-                .map_err(io_err(path))?;
+            // Flushed through the temporary file's own handle, which can write: Windows refuses
+            // to flush a handle opened only to read ("Access denied"), and a flush covers the
+            // file's data whichever handle wrote it.
+            tmp.as_file().sync_all().map_err(io_err(path))?;
             commit(tmp, &real, path)
         }
     }
