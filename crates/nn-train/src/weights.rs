@@ -148,14 +148,16 @@ fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
             format!("longer than the {limit} bytes a weights file for this model can have"),
         )
     };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    if meta.is_dir() {
+    // A directory is named as such before it is opened: Windows refuses to open one as a file
+    // with a bare "Access denied".
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
         return Err(io(std::io::Error::new(
             std::io::ErrorKind::IsADirectory,
             "is a directory, not a weights file",
         )));
     }
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
     if meta.is_file() && meta.len() > limit {
         return Err(too_long());
     }

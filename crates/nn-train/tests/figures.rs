@@ -160,9 +160,11 @@ fn an_unusable_nn_font_is_named() {
     let junk = dir.path().join("junk.ttf");
     std::fs::write(&junk, b"not a font at all").unwrap();
     let missing = dir.path().join("missing.ttf");
+    // The OS's words for a missing file: "No such file or directory" on Linux.
+    let not_found = std::fs::File::open(&missing).unwrap_err().to_string();
     for (font, says) in [
         (&junk, "is not a TrueType font; looking elsewhere"),
-        (&missing, "No such file"),
+        (&missing, not_found.as_str()),
     ] {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["an_unusable_nn_font_is_named", "--exact", "--nocapture"])
