@@ -117,10 +117,9 @@ pub fn save_params<B: Backend, M: Model<B> + ?Sized>(
                 .map_err(|e| format_err(path, e.to_string()))
         })
         .collect::<Result<Vec<_>>>()?;
-    let info = HashMap::from([
-        ("library".to_owned(), "nn".to_owned()),
-        ("compute_dtype".to_owned(), B::Elem::DTYPE.name().to_owned()),
-    ]);
+    // One entry: safetensors writes its metadata in a HashMap's order, which differs from map
+    // to map, so a second entry would make the same weights save to different bytes.
+    let info = HashMap::from([("compute_dtype".to_owned(), B::Elem::DTYPE.name().to_owned())]);
     let bytes =
         safetensors::serialize(views, Some(info)).map_err(|e| format_err(path, e.to_string()))?;
     write_atomic(path, &bytes)?;
