@@ -9,6 +9,9 @@
 //!   CPU (no AVX), requiring the scalar kernels; skipped without `qemu-x86_64`.
 //! - `cargo xtask check-aarch64`: the workspace's tests cross-built for aarch64 and run under
 //!   QEMU (needs the rustup target, Debian's `gcc-aarch64-linux-gnu` and `qemu-user`).
+//! - `cargo xtask check-windows`: the workspace's tests built for 64-bit Windows (MinGW-w64)
+//!   and run under Wine, and the book's loop there against Linux's (needs the rustup target,
+//!   Debian's `wine64` and `gcc-mingw-w64-x86-64`).
 //! - `cargo xtask check-targets`: the libraries under clippy for macOS (Apple silicon) and
 //!   Windows, adding the targets with rustup.
 //! - `cargo xtask check-msrv`: the workspace checked with the `rust-version` Cargo.toml
@@ -467,6 +470,130 @@ fn check_aarch64() {
     eprintln!("xtask check-aarch64: the workspace's tests passed on aarch64 (under QEMU)");
 }
 
+/// Wine 8 (Debian 12's) lacks `bcryptprimitives.dll`, whose `ProcessPrng` Rust's standard
+/// library calls for random bytes (HashMap keys); this stand-in asks `RtlGenRandom` instead.
+/// Wine 9 and later have the DLL, and the stand-in is not installed there.
+const BCRYPTPRIMITIVES_C: &str = r#"#include <windows.h>
+#include <ntsecapi.h>
+__declspec(dllexport) BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) {
+    while (len > 0) {
+        ULONG chunk = len > 0x10000000 ? 0x10000000 : (ULONG)len;
+        if (!RtlGenRandom(data, chunk)) return FALSE;
+        data += chunk;
+        len -= chunk;
+    }
+    return TRUE;
+}
+"#;
+
+/// The workspace's tests built for 64-bit Windows (the GNU toolchain, MinGW-w64) and run under
+/// Wine in a prefix of its own (`target/wine/prefix`), then `train_custom_loop` there and on
+/// Linux: same losses, and figures byte for byte the same. Wine is not Windows, but it runs
+/// the Windows code paths (file APIs, paths, the standard library's Windows side).
+fn check_windows() {
+    let triple = "x86_64-pc-windows-gnu";
+    let linker = "x86_64-w64-mingw32-gcc";
+    let missing: Vec<&str> = [linker, "wine"].into_iter().filter(|p| !found(p)).collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "xtask check-windows: {} not found; on Debian: `apt-get install wine64 \
+             gcc-mingw-w64-x86-64`, and `rustup target add {triple}`",
+            missing.join(" and ")
+        );
+        exit(1);
+    }
+    let root = std::env::current_dir().expect("the current directory");
+    let wine = root.join("target/wine");
+    let prefix = wine.join("prefix");
+    let prefix_s = prefix.to_string_lossy().into_owned();
+    let env = [
+        ("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", linker),
+        ("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER", "wine"),
+        ("WINEPREFIX", prefix_s.as_str()),
+        ("WINEDEBUG", "-all"),
+    ];
+    std::fs::create_dir_all(&wine).expect("target/wine");
+    must(&["wine", "wineboot", "--init"], &env);
+    let system32 = prefix.join("drive_c/windows/system32");
+    if !system32.join("bcryptprimitives.dll").exists() {
+        let src = wine.join("bcryptprimitives.c");
+        std::fs::write(&src, BCRYPTPRIMITIVES_C).expect("writing the stand-in's source");
+        let (src, dll) = (src.to_string_lossy(), system32.join("bcryptprimitives.dll"));
+        must(
+            &[
+                linker,
+                "-shared",
+                "-O2",
+                "-o",
+                &dll.to_string_lossy(),
+                &src,
+                "-ladvapi32",
+            ],
+            &[],
+        );
+    }
+    let target = ["--target", triple];
+    must(
+        &[
+            &[
+                "cargo",
+                "test",
+                "--release",
+                "--workspace",
+                "--exclude",
+                "xtask",
+            ][..],
+            &target,
+        ]
+        .concat(),
+        &env,
+    );
+    // The book's loop on both systems, every output written.
+    let example = |dir: &str, target: &[&str]| {
+        let out = format!("target/wine/{dir}");
+        let _ = std::fs::remove_dir_all(&out);
+        let (report, save) = (format!("{out}/report.json"), format!("{out}/w.safetensors"));
+        let mut cmd = vec![
+            "cargo",
+            "run",
+            "--release",
+            "--example",
+            "train_custom_loop",
+        ];
+        cmd.extend_from_slice(target);
+        cmd.extend_from_slice(&["--", "--out", &out, "--report", &report, "--save", &save]);
+        must(&cmd, &env);
+        out
+    };
+    let (windows, linux) = (example("windows", &target), example("linux", &[]));
+    for file in [
+        "loss.png",
+        "decision_boundary.png",
+        "report.json",
+        "w.safetensors",
+    ] {
+        let read = |dir: &str| std::fs::read(format!("{dir}/{file}")).unwrap_or_default();
+        let same = if file == "report.json" {
+            // Everything but the training time.
+            let losses = |b: Vec<u8>| {
+                let t = String::from_utf8_lossy(&b).into_owned();
+                t.split("\"train_seconds\"").next().map(str::to_owned)
+            };
+            losses(read(&windows)) == losses(read(&linux))
+        } else {
+            read(&windows) == read(&linux)
+        };
+        if !same || read(&windows).is_empty() {
+            eprintln!("xtask check-windows: {file} differs between Windows (Wine) and Linux");
+            exit(1);
+        }
+    }
+    eprintln!(
+        "xtask check-windows: the workspace's tests passed on Windows (under Wine), and \
+         train_custom_loop wrote the same losses, weights and figures as on Linux"
+    );
+}
+
 fn miri() {
     let test = |args: &[&str]| {
         let mut cmd = vec!["cargo", "+nightly", "miri", "test", "-p", "nn-cpu"];
@@ -839,13 +966,14 @@ fn main() {
         Some("check-fallback") => check_fallback(),
         Some("check-baseline") => check_baseline(),
         Some("check-aarch64") => check_aarch64(),
+        Some("check-windows") => check_windows(),
         Some("check-targets") => check_targets(),
         Some("check-msrv") => check_msrv(),
         Some("check-package") => check_package(),
         Some("miri") => miri(),
         Some("bench-report") => bench_report(args.get(1).map(String::as_str) == Some("--run")),
         _ => {
-            eprintln!("usage: cargo xtask ci | gpu-test | cuda-emu | check-fallback | check-baseline | check-aarch64 | check-targets | check-msrv | check-package | miri | bundle | bench-report");
+            eprintln!("usage: cargo xtask ci | gpu-test | cuda-emu | check-fallback | check-baseline | check-aarch64 | check-windows | check-targets | check-msrv | check-package | miri | bundle | bench-report");
             exit(2);
         }
     }
