@@ -272,7 +272,7 @@ mod tests {
         let r = args(&["--save", frozen.to_str().unwrap()]).check();
         assert_eq!(r.is_ok(), writable, "{r:?}");
         // A device is written in place: its directory need not be writable (Unix devices;
-        // Windows' NUL is not a path its file functions take).
+        // Windows' NUL is not supported: under Wine it is refused with an error).
         if cfg!(unix) {
             assert!(args(&["--report", "/dev/null", "--save", "/dev/null"])
                 .check()
