@@ -507,3 +507,26 @@ fn plot_writes_png_and_svg_and_refuses_other_extensions() {
         .plot(&dir.path().join("no/such/dir/loss.png"), None)
         .is_err());
 }
+
+/// Wide rows are predicted in shorter chunks (`eval::CHUNK_VALUES` values each): 1200 rows of
+/// 2000 values make three chunks (524, 524, 152 rows), and every row gets the class it gets
+/// when predicted alone.
+#[test]
+fn wide_rows_predicted_in_chunks_get_the_classes_they_get_alone() {
+    let (rows, cols) = (1200, 2000);
+    assert!(
+        rows * cols > 2 * eval::CHUNK_VALUES,
+        "the test needs three chunks"
+    );
+    let mut rng = NumpyRng::new(5);
+    let mut net = TwoLayerNet::new(&B::new(), cols, 8, 3, &mut rng).unwrap();
+    let x: Vec<f64> = (0..rows * cols).map(|_| 40.0 * rng.randn()).collect();
+    let all = eval::predict_classes(&mut net, &x, cols).unwrap();
+    let alone: Vec<u32> = x
+        .chunks(cols)
+        .flat_map(|row| eval::predict_classes(&mut net, row, cols).unwrap())
+        .collect();
+    assert_eq!(all, alone);
+    // Not one class everywhere, which any chunking would reproduce.
+    assert!((0..3).all(|c| all.contains(&c)), "{:?}", &all[..20]);
+}
