@@ -245,18 +245,8 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// cannot hold (`1e300` in `f32`) is an [`Error::InvalidArgument`], not a silent infinity;
     /// NaN and infinities are carried over as they are.
     fn from_f64(&self, data: &[f64], shape: Shape) -> Result<Self::Tensor> {
-        let v: Vec<Self::Elem> = data.iter().map(|&x| Self::Elem::of(x)).collect();
-        if let Some(i) = data
-            .iter()
-            .zip(&v)
-            .position(|(x, y)| x.is_finite() && !y.f64().is_finite())
-        {
-            return Err(Error::invalid(format!(
-                "value {:e} at index {i} is beyond the range of {}",
-                data[i],
-                Self::Elem::DTYPE
-            )));
-        }
+        let mut v = Vec::with_capacity(data.len());
+        check::convert(data, &mut v)?;
         self.from_host(&v, shape)
     }
     /// Reads a `1 × 1` tensor (a loss, a norm) back as `f64`.
@@ -271,7 +261,7 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
 
 /// Shape checks shared by every backend, so that all backends refuse the same inputs alike.
 pub mod check {
-    use crate::{Error, Result, Shape};
+    use crate::{Error, Float, Result, Shape};
 
     /// The shape of `op(a) · op(b)`, or an error naming both operands.
     pub fn matmul(a: Shape, ta: bool, b: Shape, tb: bool) -> Result<Shape> {
@@ -376,6 +366,25 @@ pub mod check {
                 format!("{shape} has more elements than a usize can count"),
             )
         })
+    }
+
+    /// Appends `data` rounded to `E` to `out`, for [`Backend::from_f64`]: a finite value that
+    /// `E` cannot hold is an error naming its index.
+    pub fn convert<E: Float>(data: &[f64], out: &mut Vec<E>) -> Result<()> {
+        let start = out.len();
+        out.extend(data.iter().map(|&x| E::of(x)));
+        match data
+            .iter()
+            .zip(&out[start..])
+            .position(|(x, y)| x.is_finite() && !y.f64().is_finite())
+        {
+            None => Ok(()),
+            Some(i) => Err(Error::invalid(format!(
+                "value {:e} at index {i} is beyond the range of {}",
+                data[i],
+                E::DTYPE
+            ))),
+        }
     }
 
     /// Host data of `len` elements must fill `shape` exactly.

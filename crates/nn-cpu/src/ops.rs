@@ -172,6 +172,13 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         check::host_len(d.len(), shape)?;
         Ok(build(shape, |v| v.extend_from_slice(d)))
     }
+    /// Rounds straight into the tensor's buffer: no intermediate copy.
+    fn from_f64(&self, d: &[f64], shape: Shape) -> Result<CpuTensor<E>> {
+        check::host_len(d.len(), shape)?;
+        let mut converted = Ok(());
+        let t = build(shape, |v| converted = check::convert(d, v));
+        converted.map(|()| t)
+    }
     fn to_host(&self, t: &CpuTensor<E>) -> Result<Vec<E>> {
         Ok(data(t).to_vec())
     }
