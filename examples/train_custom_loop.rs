@@ -39,8 +39,8 @@ fn run<B: Backend>(b: B, a: &TrainArgs) -> Result<Report> {
         // The data is shuffled once per epoch; batches are gathered on the device.
         let idx = b.index_from_host(shuffle.next_epoch(&mut rng))?;
         for iters in 0..max_iters {
-            let batch_x = b.gather_rows(&dev.x, &idx, iters * batch_size, batch_size)?;
-            let batch_t = b.gather_index(&dev.t, &idx, iters * batch_size, batch_size)?;
+            let batch_x = b.gather_rows(dev.x(), &idx, iters * batch_size, batch_size)?;
+            let batch_t = b.gather_index(dev.t(), &idx, iters * batch_size, batch_size)?;
 
             let loss = model.forward(&batch_x, Labels::Index(&batch_t))?;
             model.backward()?;

@@ -43,7 +43,7 @@
 //! | `x[idx[iters*batch_size:(iters+1)*batch_size]]` | [`Backend::gather_rows(&x, &idx, iters * batch_size, batch_size)`](core::Backend::gather_rows), on data copied once with [`Dataset::to_device`](train::Dataset::to_device) |
 //! | `np.argmax(model.predict(x), axis=1)`, accuracy | [`eval::predict_classes`](train::eval::predict_classes), [`eval::accuracy`](train::eval::accuracy) |
 //! | `Trainer(model, optimizer)` | [`Trainer::new(model, optimizer)`](train::Trainer::new) |
-//! | `trainer.fit(x, t, max_epoch, batch_size, max_grad, eval_interval)` | [`Trainer::fit(&data, &FitOptions { .. }, &mut rng)`](train::Trainer::fit) ([`FitOptions`](train::FitOptions) has the same four, with the book's defaults) |
+//! | `trainer.fit(x, t, max_epoch, batch_size, max_grad, eval_interval)` | [`Trainer::fit(&data, &FitOptions { .. }, &mut rng)`](train::Trainer::fit) ([`FitOptions`](train::FitOptions) has the same four, with the book's defaults); [`Trainer::fit_device`](train::Trainer::fit_device) on data copied once |
 //! | `trainer.loss_list`, `trainer.plot()` | [`Trainer::loss_list`](train::Trainer::loss_list), `Trainer::plot(path, ylim)` (feature `plot`) |
 //! | `clip_grads(grads, max_norm)` | [`clip_grads(&b, model.params_mut(), max_norm)`](train::clip_grads) |
 //! | `remove_duplicate(params, grads)` | [`remove_duplicate(&ids)`](train::remove_duplicate): a [`ParamStore`](core::ParamStore) already sums a shared weight's gradients |

@@ -116,27 +116,7 @@ impl Dataset {
         op: &'static str,
         model: &M,
     ) -> Result<()> {
-        if self.cols != model.input_size() {
-            return Err(Error::shape(
-                op,
-                format!(
-                    "x has {} columns; the model takes {}",
-                    self.cols,
-                    model.input_size()
-                ),
-            ));
-        }
-        if self.classes != model.classes() {
-            return Err(Error::shape(
-                op,
-                format!(
-                    "t has {} classes; the model tells {} apart",
-                    self.classes,
-                    model.classes()
-                ),
-            ));
-        }
-        Ok(())
+        check_model(op, self.cols, self.classes, model)
     }
     /// Inputs, row-major.
     pub fn x(&self) -> &[f64] {
@@ -178,24 +158,92 @@ impl Dataset {
     }
 
     /// Copies the data set to `backend`'s device once, converting inputs to its element type.
+    /// [`Trainer::fit_device`](crate::Trainer::fit_device) trains on the copy without making
+    /// another.
     pub fn to_device<B: Backend>(&self, backend: &B) -> Result<DeviceData<B>> {
         Ok(DeviceData {
             x: backend.from_f64(&self.x, Shape::new(self.len(), self.cols))?,
             t: backend.index_from_host(&self.labels)?,
             len: self.len(),
+            cols: self.cols,
+            classes: self.classes,
         })
     }
 }
 
-/// A data set resident on a backend's device; batches are gathered from it there.
+/// That `model` takes rows `cols` wide and tells `classes` classes apart.
+fn check_model<B: Backend, M: Model<B> + ?Sized>(
+    op: &'static str,
+    cols: usize,
+    classes: usize,
+    model: &M,
+) -> Result<()> {
+    if cols != model.input_size() {
+        return Err(Error::shape(
+            op,
+            format!(
+                "x has {cols} columns; the model takes {}",
+                model.input_size()
+            ),
+        ));
+    }
+    if classes != model.classes() {
+        return Err(Error::shape(
+            op,
+            format!(
+                "t has {classes} classes; the model tells {} apart",
+                model.classes()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A [`Dataset`] copied to a backend's device by [`Dataset::to_device`]; batches are gathered
+/// from it there. Only `to_device` makes one, so its labels are known to be below
+/// [`classes`](Self::classes).
 #[derive(Clone, Debug)]
 pub struct DeviceData<B: Backend> {
+    x: B::Tensor,
+    t: B::Index,
+    len: usize,
+    cols: usize,
+    classes: usize,
+}
+
+impl<B: Backend> DeviceData<B> {
     /// Inputs, `len × cols`.
-    pub x: B::Tensor,
+    pub fn x(&self) -> &B::Tensor {
+        &self.x
+    }
     /// Class labels.
-    pub t: B::Index,
-    /// Number of rows.
-    pub len: usize,
+    pub fn t(&self) -> &B::Index {
+        &self.t
+    }
+    /// Number of rows (at least one).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// Always false, as for [`Dataset`].
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Width of an input row.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+    /// That `model` fits this data; `op` names the caller in the error.
+    pub(crate) fn check_model<M: Model<B> + ?Sized>(
+        &self,
+        op: &'static str,
+        model: &M,
+    ) -> Result<()> {
+        check_model(op, self.cols, self.classes, model)
+    }
 }
 
 /// The book's spiral data set (`dataset/spiral.py`): three interleaved arms of 100 points each.

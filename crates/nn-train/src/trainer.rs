@@ -1,6 +1,6 @@
 //! The book's `Trainer` (`common/trainer.py`): fit, loss log, gradient clipping, plot.
 
-use crate::{Dataset, Shuffle};
+use crate::{Dataset, DeviceData, Shuffle};
 use indicatif::{ProgressBar, ProgressStyle};
 use nn_core::{Backend, Error, Float, NumpyRng, Result, Shape};
 use nn_layers::{Labels, Model};
@@ -109,39 +109,57 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
         self.current_epoch
     }
 
-    fn check(&self, data: &Dataset, o: &FitOptions) -> Result<()> {
-        data.check_model("fit", &self.model)?;
-        if o.batch_size == 0 {
-            return Err(Error::invalid("batch_size must be at least 1"));
-        }
-        if o.batch_size > data.len() {
-            return Err(Error::invalid(format!(
-                "batch_size {} is larger than the data set ({} rows)",
-                o.batch_size,
-                data.len()
-            )));
-        }
-        if o.eval_interval == Some(0) {
-            return Err(Error::invalid("eval_interval must be at least 1 (or None)"));
-        }
-        if let Some(g) = o.max_grad {
-            if !(g.is_finite() && g > 0.0) {
-                return Err(Error::invalid(format!(
-                    "max_grad must be a finite number > 0, got {g}"
-                )));
-            }
-        }
-        Ok(())
-    }
-
     /// The book's `fit`: each epoch one permutation of the data from `rng`, then
     /// `len / batch_size` iterations of forward, backward, (clip,) update. The data set is
-    /// copied to the device once; batches are gathered there; the loss is summed there and read
-    /// back only when a line is recorded.
+    /// copied to the device once per call; batches are gathered there; the loss is summed there
+    /// and read back only when a line is recorded.
+    ///
+    /// To call `fit` many times over the same large data set (an epoch at a time, say, with an
+    /// evaluation between), copy it once with [`Dataset::to_device`] and call
+    /// [`fit_device`](Self::fit_device) instead.
     pub fn fit(&mut self, data: &Dataset, o: &FitOptions, rng: &mut NumpyRng) -> Result<()> {
-        self.check(data, o)?;
+        // The cheap checks first, so that a bad option does not wait for a copy.
+        data.check_model("fit", &self.model)?;
+        check_options(data.len(), o)?;
+        let dev = data.to_device(self.model.backend())?;
+        self.train(&dev, o, rng)
+    }
+
+    /// [`fit`](Self::fit) on a data set already on the model's device.
+    ///
+    /// ```
+    /// # use nn_core::NumpyRng;
+    /// # use nn_cpu::Cpu;
+    /// # use nn_layers::TwoLayerNet;
+    /// # use nn_optim::Sgd;
+    /// # use nn_train::{eval, spiral, FitOptions, Output, Trainer};
+    /// let b = Cpu::<f32>::new();
+    /// let mut rng = NumpyRng::new(1984);
+    /// let data = spiral::load_data_from(&mut rng);
+    /// let mut trainer = Trainer::new(TwoLayerNet::new(&b, 2, 10, 3, &mut rng)?, Sgd::new(1.0)?);
+    /// let dev = data.to_device(&b)?; // copied once
+    /// let opts = FitOptions { max_epoch: 1, batch_size: 30, output: Output::Silent, ..Default::default() };
+    /// for _ in 0..3 {
+    ///     trainer.fit_device(&dev, &opts, &mut rng)?;
+    ///     let _acc = eval::accuracy(trainer.model_mut(), &data)?;
+    /// }
+    /// assert_eq!(trainer.current_epoch(), 3);
+    /// # Ok::<(), nn_core::Error>(())
+    /// ```
+    pub fn fit_device(
+        &mut self,
+        data: &DeviceData<B>,
+        o: &FitOptions,
+        rng: &mut NumpyRng,
+    ) -> Result<()> {
+        data.check_model("fit", &self.model)?;
+        check_options(data.len(), o)?;
+        self.train(data, o, rng)
+    }
+
+    /// `fit`'s loop, on checked data and options.
+    fn train(&mut self, data: &DeviceData<B>, o: &FitOptions, rng: &mut NumpyRng) -> Result<()> {
         let b = self.model.backend().clone();
-        let dev = data.to_device(&b)?;
         let mut shuffle = Shuffle::new(data.len());
         let max_iters = data.len() / o.batch_size;
         self.eval_interval = o.eval_interval.unwrap_or(self.eval_interval);
@@ -163,7 +181,7 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
             let idx = b.index_from_host(shuffle.next_epoch(rng))?;
             for iters in 0..max_iters {
                 let s = iters * o.batch_size;
-                let (bx, bt) = b.gather_batch(&dev.x, &dev.t, &idx, s, o.batch_size)?;
+                let (bx, bt) = b.gather_batch(data.x(), data.t(), &idx, s, o.batch_size)?;
                 let loss = self.model.forward(&bx, Labels::Index(&bt))?;
                 let shape = b.shape(&loss);
                 if shape != Shape::scalar() {
@@ -225,6 +243,30 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
     pub fn plot(&self, path: &std::path::Path, ylim: Option<(f64, f64)>) -> Result<()> {
         crate::plot::loss_curve(path, &self.loss_list, self.eval_interval, ylim)
     }
+}
+
+/// `fit`'s options, checked against a data set of `rows` rows.
+fn check_options(rows: usize, o: &FitOptions) -> Result<()> {
+    if o.batch_size == 0 {
+        return Err(Error::invalid("batch_size must be at least 1"));
+    }
+    if o.batch_size > rows {
+        return Err(Error::invalid(format!(
+            "batch_size {} is larger than the data set ({} rows)",
+            o.batch_size, rows
+        )));
+    }
+    if o.eval_interval == Some(0) {
+        return Err(Error::invalid("eval_interval must be at least 1 (or None)"));
+    }
+    if let Some(g) = o.max_grad {
+        if !(g.is_finite() && g > 0.0) {
+            return Err(Error::invalid(format!(
+                "max_grad must be a finite number > 0, got {g}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Stops training when the mean loss of the last `window` iterations, up to `iteration` of

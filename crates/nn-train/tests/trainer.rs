@@ -26,11 +26,19 @@ fn trainer(hidden: usize) -> Trainer<B, TwoLayerNet<B>, Sgd> {
     Trainer::new(net, Sgd::new(1.0).unwrap())
 }
 
+/// `fit`'s error, which `fit_device` must give alike.
 fn fit_err(data: &Dataset, o: &FitOptions) -> String {
-    trainer(4)
+    let msg = trainer(4)
         .fit(data, o, &mut NumpyRng::new(0))
         .unwrap_err()
-        .to_string()
+        .to_string();
+    let dev = data.to_device(&B::new()).unwrap();
+    let on_device = trainer(4)
+        .fit_device(&dev, o, &mut NumpyRng::new(0))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(msg, on_device);
+    msg
 }
 
 #[test]
@@ -140,6 +148,37 @@ fn a_diverging_loss_stops_training_naming_epoch_and_iteration() {
         err.to_string().contains("NaN or infinite by epoch "),
         "{err}"
     );
+}
+
+#[test]
+fn fit_device_on_data_copied_once_trains_as_fit_does() {
+    let spiral = spiral::load_data(1984);
+    let dev = spiral.to_device(&B::new()).unwrap();
+    let (mut by_fit, mut by_device) = (trainer(10), trainer(10));
+    let (mut r1, mut r2) = (NumpyRng::new(7), NumpyRng::new(7));
+    // An epoch per call, as a loop with an evaluation between calls would: each call starts
+    // from the data's own order, as the book's `fit` does.
+    for _ in 0..3 {
+        by_fit.fit(&spiral, &quiet(1, 30), &mut r1).unwrap();
+        by_device.fit_device(&dev, &quiet(1, 30), &mut r2).unwrap();
+    }
+    assert_eq!(by_fit.loss_list().len(), 3);
+    assert_eq!(by_fit.loss_list(), by_device.loss_list());
+    assert_eq!(by_device.current_epoch(), 3);
+    let weights = |t: &Trainer<B, TwoLayerNet<B>, Sgd>| {
+        let b = B::new();
+        let p = t.model().params();
+        p.ids()
+            .map(|id| b.to_host(p.value(id)).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(weights(&by_fit), weights(&by_device));
+    // The order matters: one three-epoch call, whose shuffles compose across epochs, ends
+    // elsewhere. So the equality above says both calls restart from the data's own order.
+    let mut once = trainer(10);
+    once.fit(&spiral, &quiet(3, 30), &mut NumpyRng::new(7))
+        .unwrap();
+    assert_ne!(weights(&once), weights(&by_fit));
 }
 
 #[test]
