@@ -182,6 +182,26 @@ fn fit_device_on_data_copied_once_trains_as_fit_does() {
 }
 
 #[test]
+fn a_trainer_and_its_data_move_to_another_thread_and_back() {
+    // As a program with a window would train: off its main thread, then use the model there.
+    let spiral = spiral::load_data(1984);
+    let dev = spiral.to_device(&B::new()).unwrap();
+    let mut t = trainer(10);
+    let t = std::thread::spawn(move || {
+        t.fit_device(&dev, &quiet(2, 30), &mut NumpyRng::new(7))
+            .unwrap();
+        t
+    })
+    .join()
+    .unwrap();
+    assert_eq!(t.current_epoch(), 2);
+    let mut here = trainer(10);
+    here.fit(&spiral, &quiet(2, 30), &mut NumpyRng::new(7))
+        .unwrap();
+    assert_eq!(t.loss_list(), here.loss_list());
+}
+
+#[test]
 fn zero_epochs_train_nothing() {
     let mut t = trainer(4);
     t.fit(
