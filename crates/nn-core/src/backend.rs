@@ -368,8 +368,9 @@ pub mod check {
         })
     }
 
-    /// Appends `data` rounded to `E` to `out`, for [`Backend::from_f64`]: a finite value that
-    /// `E` cannot hold is an error naming its index.
+    /// Appends `data` rounded to `E` to `out`, for
+    /// [`Backend::from_f64`](crate::Backend::from_f64): a finite value that `E` cannot hold is
+    /// an error naming its index.
     pub fn convert<E: Float>(data: &[f64], out: &mut Vec<E>) -> Result<()> {
         let start = out.len();
         out.extend(data.iter().map(|&x| E::of(x)));
