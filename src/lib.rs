@@ -41,7 +41,7 @@
 //! | `SGD(lr=1.0)`, `optimizer.update(model.params, model.grads)` | [`Sgd::new(1.0)`](optim::Sgd::new), [`Optimizer::update(&b, model.params_mut())`](optim::Optimizer::update); also [`Momentum`](optim::Momentum), [`Nesterov`](optim::Nesterov), [`AdaGrad`](optim::AdaGrad), [`RmsProp`](optim::RmsProp), [`Adam`](optim::Adam) |
 //! | `idx = np.random.permutation(data_size)` | [`Shuffle::next_epoch(&mut rng)`](train::Shuffle::next_epoch) |
 //! | `x[idx[iters*batch_size:(iters+1)*batch_size]]` | [`Backend::gather_rows(&x, &idx, iters * batch_size, batch_size)`](core::Backend::gather_rows), on data copied once with [`Dataset::to_device`](train::Dataset::to_device) |
-//! | `np.argmax(model.predict(x), axis=1)`, accuracy | [`eval::predict_classes`](train::eval::predict_classes), [`eval::accuracy`](train::eval::accuracy) |
+//! | `np.argmax(model.predict(x), axis=1)`, accuracy | [`eval::predict_classes`](train::eval::predict_classes), [`eval::accuracy`](train::eval::accuracy); [`eval::accuracy_device`](train::eval::accuracy_device) on data copied once |
 //! | `Trainer(model, optimizer)` | [`Trainer::new(model, optimizer)`](train::Trainer::new) |
 //! | `trainer.fit(x, t, max_epoch, batch_size, max_grad, eval_interval)` | [`Trainer::fit(&data, &FitOptions { .. }, &mut rng)`](train::Trainer::fit) ([`FitOptions`](train::FitOptions) has the same four, with the book's defaults); [`Trainer::fit_device`](train::Trainer::fit_device) on data copied once |
 //! | `trainer.loss_list`, `trainer.plot()` | [`Trainer::loss_list`](train::Trainer::loss_list), `Trainer::plot(path, ylim)` (feature `plot`) |

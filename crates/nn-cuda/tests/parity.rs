@@ -1,12 +1,13 @@
 //! The spiral trained on the CPU and on the GPU by the same Trainer code: the recorded losses
-//! agree to 1e-4 relative in f32 and 1e-9 in f64, and the accuracies are equal. Skipped, with a
-//! notice, without a GPU (NN_REQUIRE_GPU=1 makes that a failure); `cargo xtask cuda-emu` runs it
-//! on nn-cuda-emu, the CPU emulation of the CUDA libraries.
+//! agree to 1e-4 relative in f32 and 1e-9 in f64, and the accuracies are equal (on each backend,
+//! over the host data and over a copy on the device). Skipped, with a notice, without a GPU
+//! (NN_REQUIRE_GPU=1 makes that a failure); `cargo xtask cuda-emu` runs it on nn-cuda-emu, the
+//! CPU emulation of the CUDA libraries.
 
 use nn_core::{Backend, NumpyRng};
 use nn_cpu::{Cpu, CpuFloat};
 use nn_cuda::{Cuda, CudaFloat};
-use nn_layers::TwoLayerNet;
+use nn_layers::{Model, TwoLayerNet};
 use nn_optim::by_name;
 use nn_train::{eval, spiral, FitOptions, Output, Trainer};
 
@@ -24,6 +25,9 @@ fn train<B: Backend>(b: B, optimizer: &str, lr: f64) -> (Vec<f64>, f64) {
     };
     t.fit(&data, &o, &mut rng).unwrap();
     let acc = eval::accuracy(t.model_mut(), &data).unwrap();
+    // The same over a copy on the device, as after `fit_device`.
+    let dev = data.to_device(t.model().backend()).unwrap();
+    assert_eq!(eval::accuracy_device(t.model_mut(), &dev).unwrap(), acc);
     (t.loss_list().to_vec(), acc)
 }
 
@@ -84,9 +88,9 @@ fn spiral_iteration_launch_count() {
         "{} losses; {per_iter:.2} launches and {reads:.3} reads to the host per spiral iteration",
         losses.len()
     );
-    // 18 per iteration, and a few for the final accuracy.
+    // 18 per iteration, and a few for the final accuracies.
     assert!(per_iter < 18.01, "{per_iter} launches per iteration");
-    // 300 loss reads in 3000 iterations, and the final accuracy's.
+    // 300 loss reads in 3000 iterations, and the final accuracies'.
     assert!(reads < 0.11, "{reads} reads per iteration");
 }
 

@@ -1,6 +1,7 @@
-//! Prediction over host data in bounded chunks: classes, accuracy, the decision boundary.
+//! Prediction in bounded chunks, over host data or a copy on the device: classes, accuracy,
+//! the decision boundary.
 
-use crate::Dataset;
+use crate::{Dataset, DeviceData};
 use nn_core::{Backend, Error, Float, Result, Shape};
 use nn_layers::Model;
 
@@ -40,10 +41,39 @@ pub fn predict_classes<B: Backend, M: Model<B> + ?Sized>(
     let b = model.backend().clone();
     let mut out = Vec::with_capacity(x.len() / cols);
     // `max(1)`: a model of no inputs (cols 0) gets no rows, not a panic from `chunks(0)`.
-    let rows = (CHUNK_VALUES / cols.max(1)).clamp(1, CHUNK_ROWS);
-    for chunk in x.chunks(rows.saturating_mul(cols).max(1)) {
+    for chunk in x.chunks(chunk_rows(cols).saturating_mul(cols).max(1)) {
         let t = b.from_f64(chunk, Shape::new(chunk.len() / cols, cols))?;
         out.extend(classes_of(&b, &model.predict(&t)?, out.len())?);
+    }
+    Ok(out)
+}
+
+/// Rows of `cols` values per chunk: [`CHUNK_VALUES`] values, between 1 and [`CHUNK_ROWS`] rows.
+fn chunk_rows(cols: usize) -> usize {
+    (CHUNK_VALUES / cols.max(1)).clamp(1, CHUNK_ROWS)
+}
+
+/// The predicted class of every row of `data`, a copy on the device made by
+/// [`Dataset::to_device`]: [`predict_classes`] without converting and copying the inputs from
+/// the host again. Data that fits one chunk is predicted as it is; larger data is gathered
+/// into chunks on the device. The model must take `data`'s rows and tell its classes apart.
+pub fn predict_classes_device<B: Backend, M: Model<B> + ?Sized>(
+    model: &mut M,
+    data: &DeviceData<B>,
+) -> Result<Vec<u32>> {
+    data.check_model("predict_classes_device", model)?;
+    let b = model.backend().clone();
+    let (len, rows) = (data.len(), chunk_rows(data.cols()));
+    if len <= rows {
+        return classes_of(&b, &model.predict(data.x())?, 0);
+    }
+    // `Dataset` limits rows to `u32::MAX`, so the indices fit.
+    let order = b.index_from_host(&(0..len as u32).collect::<Vec<_>>())?;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        let n = rows.min(len - out.len());
+        let x = b.gather_rows(data.x(), &order, out.len(), n)?;
+        out.extend(classes_of(&b, &model.predict(&x)?, out.len())?);
     }
     Ok(out)
 }
@@ -84,12 +114,27 @@ fn no_nan<E: Float>(scores: &[E], cols: usize, first_row: usize) -> Result<()> {
 pub fn accuracy<B: Backend, M: Model<B> + ?Sized>(model: &mut M, data: &Dataset) -> Result<f64> {
     data.check_model("accuracy", model)?;
     let pred = predict_classes(model, data.x(), data.cols())?;
-    let hits = pred
-        .iter()
-        .zip(data.labels())
-        .filter(|(p, l)| p == l)
-        .count();
-    Ok(hits as f64 / data.len() as f64)
+    Ok(hit_rate(&pred, data.labels()))
+}
+
+/// [`accuracy`] over a copy of the data on the device ([`Dataset::to_device`]), as
+/// [`Trainer::fit_device`](crate::Trainer::fit_device) trains on one: the inputs are not
+/// converted and copied again, and only the predicted classes and the labels (4 bytes a row
+/// each) are read back.
+pub fn accuracy_device<B: Backend, M: Model<B> + ?Sized>(
+    model: &mut M,
+    data: &DeviceData<B>,
+) -> Result<f64> {
+    data.check_model("accuracy_device", model)?;
+    let pred = predict_classes_device(model, data)?;
+    let labels = model.backend().index_to_host(data.t())?;
+    Ok(hit_rate(&pred, &labels))
+}
+
+/// The fraction of `pred` equal to `labels` (as many, at least one).
+fn hit_rate(pred: &[u32], labels: &[u32]) -> f64 {
+    let hits = pred.iter().zip(labels).filter(|(p, l)| p == l).count();
+    hits as f64 / labels.len() as f64
 }
 
 /// The predicted class at every point of a grid over the data (the book's decision-boundary

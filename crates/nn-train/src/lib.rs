@@ -4,7 +4,8 @@
 //! - [`Dataset`]: host data, checked once (shapes, labels, finite values);
 //! - [`Trainer`]: the book's `fit` with its loss log, gradient clipping and plot;
 //! - [`clip_grads`], [`remove_duplicate`]: the book's helpers;
-//! - [`eval`]: accuracy and the decision boundary, predicted in bounded chunks;
+//! - [`eval`]: accuracy (over host data or a [`DeviceData`] copy) and the decision boundary,
+//!   predicted in bounded chunks;
 //! - [`save_params`], [`load_params`]: weight files (safetensors; f16, f32 or f64);
 //! - [`io`]: atomic file writes; `plot` (feature `plot`): figures as PNG or SVG.
 #![warn(missing_docs, missing_debug_implementations)]

@@ -589,3 +589,76 @@ fn wide_rows_predicted_in_chunks_get_the_classes_they_get_alone() {
     // Not one class everywhere, which any chunking would reproduce.
     assert!((0..3).all(|c| all.contains(&c)), "{:?}", &all[..20]);
 }
+
+/// Prediction over a copy on the device gives the classes, accuracy and errors of prediction
+/// over the host data: in one chunk (the spiral), in chunks of wide rows (1200 rows of 2000
+/// values, gathered on the device three times), and a NaN score in a later chunk names its row
+/// in the whole data.
+#[test]
+fn prediction_on_the_device_copy_matches_prediction_on_the_host() {
+    let b = B::new();
+    let spiral = spiral::load_data(1984);
+    let mut t = trainer(10);
+    t.fit(&spiral, &quiet(30, 30), &mut NumpyRng::new(7))
+        .unwrap();
+    let dev = spiral.to_device(&b).unwrap();
+    let net = t.model_mut();
+    let on_host = eval::predict_classes(net, spiral.x(), 2).unwrap();
+    assert_eq!(eval::predict_classes_device(net, &dev).unwrap(), on_host);
+    let acc = eval::accuracy(net, &spiral).unwrap();
+    assert_eq!(eval::accuracy_device(net, &dev).unwrap(), acc);
+    // Neither chance (1/3) nor perfect, so a wrong label order would show.
+    assert!(acc > 0.4 && acc < 1.0, "{acc}");
+
+    let (rows, cols) = (1200, 2000);
+    let mut rng = NumpyRng::new(5);
+    let mut wide = TwoLayerNet::new(&b, cols, 8, 3, &mut rng).unwrap();
+    let mut x: Vec<f64> = (0..rows * cols).map(|_| 40.0 * rng.randn()).collect();
+    let labels: Vec<u32> = (0..rows as u32).map(|i| i % 3).collect();
+    let data = Dataset::new(x.clone(), cols, labels.clone(), 3).unwrap();
+    let dev = data.to_device(&b).unwrap();
+    let on_host = eval::predict_classes(&mut wide, &x, cols).unwrap();
+    assert!((0..3).all(|c| on_host.contains(&c)), "{:?}", &on_host[..20]);
+    assert_eq!(
+        eval::predict_classes_device(&mut wide, &dev).unwrap(),
+        on_host
+    );
+    assert_eq!(
+        eval::accuracy_device(&mut wide, &dev).unwrap(),
+        eval::accuracy(&mut wide, &data).unwrap()
+    );
+
+    // Row 1100 (in the third chunk) is the only one whose first layer makes inf - inf: its
+    // product overflows to inf and meets a bias of -inf. (An overflow inside the product is
+    // no sure way: `gemm`'s fused multiply-adds carry inf past a later -1e600, where separate
+    // ones make NaN.) Every other row's product is 0, so its hidden layer is sigmoid(-inf) = 0.
+    let p = wide.params();
+    let (w1, b1) = (p.find("layers.0.W").unwrap(), p.find("layers.0.b").unwrap());
+    let w = b
+        .from_f64(&vec![1e300; cols * 8], Shape::new(cols, 8))
+        .unwrap();
+    let bias = b
+        .from_f64(&[f64::NEG_INFINITY; 8], Shape::new(1, 8))
+        .unwrap();
+    wide.params_mut().set_value(&b, w1, w).unwrap();
+    wide.params_mut().set_value(&b, b1, bias).unwrap();
+    x.iter_mut().for_each(|v| *v = 0.0);
+    x[1100 * cols] = 1e300;
+    let data = Dataset::new(x, cols, labels, 3).unwrap();
+    let dev = data.to_device(&b).unwrap();
+    let msg = "invalid argument: the model's score for row 1100 (column 0) is NaN: its weights \
+               are not finite, or they and the inputs overflow";
+    for e in [
+        eval::accuracy(&mut wide, &data).unwrap_err(),
+        eval::accuracy_device(&mut wide, &dev).unwrap_err(),
+    ] {
+        assert_eq!(e.to_string(), msg);
+    }
+
+    // A model that does not fit the data is refused, as by `accuracy`.
+    let e = eval::accuracy_device(t.model_mut(), &dev).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "shape mismatch in accuracy_device: x has 2000 columns; the model takes 2"
+    );
+}
