@@ -141,7 +141,7 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
     /// let opts = FitOptions { max_epoch: 1, batch_size: 30, output: Output::Silent, ..Default::default() };
     /// for _ in 0..3 {
     ///     trainer.fit_device(&dev, &opts, &mut rng)?;
-    ///     let _acc = eval::accuracy(trainer.model_mut(), &data)?;
+    ///     let _acc = eval::accuracy_device(trainer.model_mut(), &dev)?;
     /// }
     /// assert_eq!(trainer.current_epoch(), 3);
     /// # Ok::<(), nn_core::Error>(())
