@@ -56,7 +56,8 @@ fn chunk_rows(cols: usize) -> usize {
 /// The predicted class of every row of `data`, a copy on the device made by
 /// [`Dataset::to_device`]: [`predict_classes`] without converting and copying the inputs from
 /// the host again. Data that fits one chunk is predicted as it is; larger data is gathered
-/// into chunks on the device. The model must take `data`'s rows and tell its classes apart.
+/// into chunks on the device (by row numbers uploaded once a call, 4 bytes a row). The model
+/// must take `data`'s rows and tell its classes apart.
 pub fn predict_classes_device<B: Backend, M: Model<B> + ?Sized>(
     model: &mut M,
     data: &DeviceData<B>,
@@ -119,8 +120,8 @@ pub fn accuracy<B: Backend, M: Model<B> + ?Sized>(model: &mut M, data: &Dataset)
 
 /// [`accuracy`] over a copy of the data on the device ([`Dataset::to_device`]), as
 /// [`Trainer::fit_device`](crate::Trainer::fit_device) trains on one: the inputs are not
-/// converted and copied again, and only the predicted classes and the labels (4 bytes a row
-/// each) are read back.
+/// converted and copied again. What comes back to the host is the predicted classes (4 bytes a
+/// row) and the labels (`index_to_host`, which the CUDA backend answers from its host copy).
 pub fn accuracy_device<B: Backend, M: Model<B> + ?Sized>(
     model: &mut M,
     data: &DeviceData<B>,
