@@ -158,7 +158,8 @@ impl Dataset {
     }
 
     /// Copies the data set to `backend`'s device once, converting inputs to its element type.
-    /// [`Trainer::fit_device`](crate::Trainer::fit_device) trains on the copy without making
+    /// [`Trainer::fit_device`](crate::Trainer::fit_device) trains on the copy, and
+    /// [`eval::accuracy_device`](crate::eval::accuracy_device) evaluates on it, without making
     /// another.
     pub fn to_device<B: Backend>(&self, backend: &B) -> Result<DeviceData<B>> {
         Ok(DeviceData {
