@@ -403,13 +403,20 @@ CUresult cuDriverGetVersion(int* v) {
     *v = s ? std::atoi(s) : 13000;
     return CUDA_SUCCESS;
 }
+// NN_CUDA_EMU_DEVICES=2: a second device, for the test that one GPU's tensors are refused by
+// another's backend. Both share the one context and memory, so only nn-cuda's own check can
+// tell them apart.
+static int device_count() {
+    const char* s = std::getenv("NN_CUDA_EMU_DEVICES");
+    return s && std::atoi(s) > 1 ? std::atoi(s) : 1;
+}
 CUresult cuDeviceGetCount(int* n) {
-    *n = 1;
+    *n = device_count();
     return CUDA_SUCCESS;
 }
 CUresult cuDeviceGet(CUdevice* d, int ordinal) {
-    if (ordinal != 0) return CUDA_ERROR_INVALID_DEVICE;
-    *d = 0;
+    if (ordinal < 0 || ordinal >= device_count()) return CUDA_ERROR_INVALID_DEVICE;
+    *d = ordinal;
     return CUDA_SUCCESS;
 }
 CUresult cuDeviceGetName(char* name, int len, CUdevice) {

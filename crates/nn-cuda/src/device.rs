@@ -388,6 +388,9 @@ impl<E: CudaFloat> std::fmt::Debug for Cuda<E> {
 impl<E: CudaFloat> Cuda<E> {
     /// The backend on GPU `ordinal`. Fails with [`Error::Device`] naming what is missing: a
     /// CUDA library, the device, or the kernels' compilation (with NVRTC's log).
+    ///
+    /// Its tensors stay on that GPU: an op given a tensor that another GPU's backend made is an
+    /// [`Error::Device`] naming both GPUs (kernels cannot read another GPU's memory).
     pub fn new(ordinal: usize) -> Result<Self> {
         Ok(Cuda {
             dev: Device::get(ordinal)?,

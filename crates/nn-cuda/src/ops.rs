@@ -87,6 +87,20 @@ impl<E: CudaFloat> Cuda<E> {
         LAUNCHES.set(LAUNCHES.get() + 1);
     }
 
+    /// `buf`, when this backend's GPU holds it. A kernel cannot be given another GPU's memory
+    /// (and a copy from it would hide the mistake), so that is an error naming both GPUs.
+    fn mine<'a, T>(&self, buf: &'a CudaSlice<T>) -> Result<&'a CudaSlice<T>> {
+        if buf.ordinal() == self.dev.ordinal {
+            return Ok(buf);
+        }
+        Err(Error::Device(format!(
+            "a tensor of cuda:{} given to the backend of {:?}: keep a model, its data and its \
+             optimizer on one GPU",
+            buf.ordinal(),
+            self.dev
+        )))
+    }
+
     /// A device buffer for `n` elements whose contents the next kernel overwrites.
     fn alloc<T: cudarc::driver::DeviceRepr>(&self, n: usize) -> Result<CudaSlice<T>> {
         u32_len(n)?;
@@ -103,6 +117,7 @@ impl<E: CudaFloat> Cuda<E> {
 
     /// The buffer of `t` for writing, copied first if another tensor shares it.
     fn unique<'a>(&self, t: &'a mut CudaTensor<E>) -> Result<&'a mut CudaSlice<E>> {
+        self.mine(&t.buf)?;
         if Arc::get_mut(&mut t.buf).is_none() {
             let copy = self
                 .dev
@@ -135,7 +150,7 @@ impl<E: CudaFloat> Cuda<E> {
                 m.n[k] = u32_len(y.shape.len())?;
                 most = most.max(y.shape.len());
                 if let Some(xs) = xs {
-                    let (xp, g) = xs[c * MANY + k].buf.device_ptr(&stream);
+                    let (xp, g) = self.mine(&xs[c * MANY + k].buf)?.device_ptr(&stream);
                     m.x[k] = xp;
                     guards.push(g);
                 }
@@ -160,7 +175,7 @@ impl<E: CudaFloat> Cuda<E> {
         let mut out = self.alloc(n)?;
         let nn = u32_len(n)?;
         if n > 0 {
-            launch!(self, name, cfg_for(n); x.buf.as_ref(), &mut out, &nn)?;
+            launch!(self, name, cfg_for(n); self.mine(&x.buf)?, &mut out, &nn)?;
         }
         Ok(self.tensor(out, x.shape))
     }
@@ -177,7 +192,7 @@ impl<E: CudaFloat> Cuda<E> {
         let mut out = self.alloc(n)?;
         let nn = u32_len(n)?;
         if n > 0 {
-            launch!(self, name, cfg_for(n); a.buf.as_ref(), b.buf.as_ref(), &mut out, &nn)?;
+            launch!(self, name, cfg_for(n); self.mine(&a.buf)?, self.mine(&b.buf)?, &mut out, &nn)?;
         }
         Ok(self.tensor(out, a.shape))
     }
@@ -195,7 +210,7 @@ impl<E: CudaFloat> Cuda<E> {
         let nn = u32_len(n)?;
         let ybuf = self.unique(y)?;
         if n > 0 {
-            launch!(self, name, cfg_for(n); ybuf, x.buf.as_ref(), &c, &nn)?;
+            launch!(self, name, cfg_for(n); ybuf, self.mine(&x.buf)?, &c, &nn)?;
         }
         Ok(())
     }
@@ -288,7 +303,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         HOST_READS.set(HOST_READS.get() + 1);
         self.dev
             .stream
-            .clone_dtoh(&t.buf.slice(0..n))
+            .clone_dtoh(&self.mine(&t.buf)?.slice(0..n))
             .map_err(dev_err("copying from the GPU"))
     }
     fn zeros(&self, shape: Shape) -> Result<CudaTensor<E>> {
@@ -319,7 +334,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         HOST_READS.set(HOST_READS.get() + 1);
         self.dev
             .stream
-            .clone_dtoh(&idx.buf.slice(0..idx.len))
+            .clone_dtoh(&self.mine(&idx.buf)?.slice(0..idx.len))
             .map_err(dev_err("copying indices from the GPU"))
     }
     fn index_len(&self, idx: &CudaIndex) -> usize {
@@ -359,10 +374,11 @@ impl<E: CudaFloat> Backend for Cuda<E> {
             beta: E::zero(),
             ldc: i32_dim(out.cols)?,
         };
+        let (a, b) = (self.mine(&a.buf)?, self.mine(&b.buf)?);
+        self.count_launch();
         // SAFETY: the dimensions and leading dimensions above describe exactly the row-major
         // buffers of a, b and c, whose shapes were checked.
-        self.count_launch();
-        unsafe { E::gemm(&self.dev.blas, cfg, &b.buf, &a.buf, &mut c)? };
+        unsafe { E::gemm(&self.dev.blas, cfg, b, a, &mut c)? };
         Ok(self.tensor(c, out))
     }
 
@@ -372,7 +388,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let mut out = self.alloc(n)?;
         let (r, c) = (u32_len(a.shape.rows)?, u32_len(a.shape.cols)?);
         if n > 0 {
-            launch!(self, "add_row", cfg_for(n); a.buf.as_ref(), row.buf.as_ref(), &mut out, &r, &c)?;
+            launch!(self, "add_row", cfg_for(n); self.mine(&a.buf)?, self.mine(&row.buf)?, &mut out, &r, &c)?;
         }
         Ok(self.tensor(out, a.shape))
     }
@@ -384,7 +400,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let mut out = self.alloc(cols)?;
         let (r, c) = (u32_len(a.shape.rows)?, u32_len(cols)?);
         if cols > 0 {
-            launch!(self, "sum_rows", cfg_for(cols); a.buf.as_ref(), &mut out, &r, &c)?;
+            launch!(self, "sum_rows", cfg_for(cols); self.mine(&a.buf)?, &mut out, &r, &c)?;
         }
         Ok(self.tensor(out, Shape::row(cols)))
     }
@@ -405,7 +421,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let mut out = self.alloc(x.shape.len())?;
         let (r, c) = (u32_len(x.shape.rows)?, u32_len(x.shape.cols)?);
         if !x.shape.is_empty() {
-            launch!(self, "softmax", cfg_for(x.shape.rows); x.buf.as_ref(), &mut out, &r, &c)?;
+            launch!(self, "softmax", cfg_for(x.shape.rows); self.mine(&x.buf)?, &mut out, &r, &c)?;
         }
         Ok(self.tensor(out, x.shape))
     }
@@ -422,11 +438,11 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let (r, c, div) = (u32_len(s.rows)?, u32_len(s.cols)?, E::of(s.rows as f64));
         let loss = if s.rows <= FUSED_LOSS_ROWS {
             let mut loss = self.alloc(1)?;
-            launch!(self, "softmax_ce_sum", BLOCK_REDUCE; logits.buf.as_ref(), labels.buf.as_ref(), &mut y, &mut loss, &r, &c, &div)?;
+            launch!(self, "softmax_ce_sum", BLOCK_REDUCE; self.mine(&logits.buf)?, self.mine(&labels.buf)?, &mut y, &mut loss, &r, &c, &div)?;
             self.tensor(loss, Shape::scalar())
         } else {
             let mut rows_loss = self.alloc(s.rows)?;
-            launch!(self, "softmax_ce", cfg_for(s.rows); logits.buf.as_ref(), labels.buf.as_ref(), &mut y, &mut rows_loss, &r, &c)?;
+            launch!(self, "softmax_ce", cfg_for(s.rows); self.mine(&logits.buf)?, self.mine(&labels.buf)?, &mut y, &mut rows_loss, &r, &c)?;
             self.reduce(&rows_loss, s.rows, div, false)?
         };
         Ok((self.tensor(y, s), loss))
@@ -442,7 +458,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         self.check_labels(labels, s.cols)?;
         let mut out = self.alloc(s.len())?;
         let (r, c, n) = (u32_len(s.rows)?, u32_len(s.cols)?, E::of(s.rows as f64));
-        launch!(self, "softmax_ce_backward", cfg_for(s.len()); y.buf.as_ref(), labels.buf.as_ref(), &mut out, &dout, &n, &r, &c)?;
+        launch!(self, "softmax_ce_backward", cfg_for(s.len()); self.mine(&y.buf)?, self.mine(&labels.buf)?, &mut out, &dout, &n, &r, &c)?;
         Ok(self.tensor(out, s))
     }
     fn binary_cross_entropy(&self, y: &CudaTensor<E>, labels: &CudaIndex) -> Result<CudaTensor<E>> {
@@ -451,11 +467,11 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let (r, div) = (u32_len(s.rows)?, E::of(s.rows as f64));
         if s.rows <= FUSED_LOSS_ROWS {
             let mut loss = self.alloc(1)?;
-            launch!(self, "bce_sum", BLOCK_REDUCE; y.buf.as_ref(), labels.buf.as_ref(), &mut loss, &r, &div)?;
+            launch!(self, "bce_sum", BLOCK_REDUCE; self.mine(&y.buf)?, self.mine(&labels.buf)?, &mut loss, &r, &div)?;
             return Ok(self.tensor(loss, Shape::scalar()));
         }
         let mut rows_loss = self.alloc(s.rows)?;
-        launch!(self, "bce", cfg_for(s.rows); y.buf.as_ref(), labels.buf.as_ref(), &mut rows_loss, &r)?;
+        launch!(self, "bce", cfg_for(s.rows); self.mine(&y.buf)?, self.mine(&labels.buf)?, &mut rows_loss, &r)?;
         self.reduce(&rows_loss, s.rows, div, false)
     }
     fn binary_cross_entropy_backward(
@@ -468,7 +484,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         binary_checks(self, "binary_cross_entropy_backward", s, labels)?;
         let mut out = self.alloc(s.rows)?;
         let (r, n) = (u32_len(s.rows)?, E::of(s.rows as f64));
-        launch!(self, "bce_backward", cfg_for(s.rows); y.buf.as_ref(), labels.buf.as_ref(), &mut out, &dout, &n, &r)?;
+        launch!(self, "bce_backward", cfg_for(s.rows); self.mine(&y.buf)?, self.mine(&labels.buf)?, &mut out, &dout, &n, &r)?;
         Ok(self.tensor(out, s))
     }
 
@@ -481,7 +497,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let nn = u32_len(n)?;
         let ybuf = self.unique(y)?;
         if n > 0 {
-            launch!(self, "axpby", cfg_for(n); ybuf, x.buf.as_ref(), &alpha, &beta, &nn)?;
+            launch!(self, "axpby", cfg_for(n); ybuf, self.mine(&x.buf)?, &alpha, &beta, &nn)?;
         }
         Ok(())
     }
@@ -517,12 +533,12 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let nn = u32_len(n)?;
         let pbuf = self.unique(p)?;
         if n > 0 {
-            launch!(self, "adaptive_step", cfg_for(n); pbuf, num.buf.as_ref(), den.buf.as_ref(), &lr, &eps, &nn)?;
+            launch!(self, "adaptive_step", cfg_for(n); pbuf, self.mine(&num.buf)?, self.mine(&den.buf)?, &lr, &eps, &nn)?;
         }
         Ok(())
     }
     fn sum_squares(&self, x: &CudaTensor<E>) -> Result<CudaTensor<E>> {
-        self.reduce(&x.buf, x.shape.len(), E::one(), true)
+        self.reduce(self.mine(&x.buf)?, x.shape.len(), E::one(), true)
     }
 
     fn gather_rows(
@@ -540,7 +556,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let mut out = self.alloc(s.len())?;
         let (st, ln, c) = (u32_len(start)?, u32_len(len)?, u32_len(s.cols)?);
         if !s.is_empty() {
-            launch!(self, "gather_rows", cfg_for(s.len()); src.buf.as_ref(), idx.buf.as_ref(), &mut out, &st, &ln, &c)?;
+            launch!(self, "gather_rows", cfg_for(s.len()); self.mine(&src.buf)?, self.mine(&idx.buf)?, &mut out, &st, &ln, &c)?;
         }
         Ok(self.tensor(out, s))
     }
@@ -562,8 +578,8 @@ impl<E: CudaFloat> Backend for Cuda<E> {
             let f = self.dev.func("gather_index", "");
             self.count_launch();
             let mut b = self.dev.stream.launch_builder(f);
-            b.arg(src.buf.as_ref())
-                .arg(idx.buf.as_ref())
+            b.arg(self.mine(&src.buf)?)
+                .arg(self.mine(&idx.buf)?)
                 .arg(&mut out)
                 .arg(&st)
                 .arg(&ln);
@@ -597,7 +613,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let mut out = self.alloc(s.len())?;
         let mut out_t = self.alloc::<u32>(len)?;
         let (st, ln, c) = (u32_len(start)?, u32_len(len)?, u32_len(s.cols)?);
-        launch!(self, "gather_batch", cfg_for(s.len()); x.buf.as_ref(), t.buf.as_ref(), idx.buf.as_ref(), &mut out, &mut out_t, &st, &ln, &c)?;
+        launch!(self, "gather_batch", cfg_for(s.len()); self.mine(&x.buf)?, self.mine(&t.buf)?, self.mine(&idx.buf)?, &mut out, &mut out_t, &st, &ln, &c)?;
         let host = gathered_host(t, idx, start, len);
         Ok((self.tensor(out, s), self.index(out_t, len, host, t.bound)))
     }
@@ -611,8 +627,11 @@ impl<E: CudaFloat> Backend for Cuda<E> {
     {
         let (mut ys, xs): (Vec<&mut CudaTensor<E>>, Vec<&CudaTensor<E>>) =
             pairs.into_iter().unzip();
+        // Every pair checked before the first launch, so an error updates nothing.
         for (y, x) in ys.iter().zip(&xs) {
             check::same("axpy_many", y.shape, x.shape)?;
+            self.mine(&y.buf)?;
+            self.mine(&x.buf)?;
         }
         self.for_many(
             &mut ys,
@@ -635,7 +654,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         self.for_many(
             &mut grads,
             None,
-            |m, cfg| launch!(self, "clip_scale_many", cfg; m, squares.buf.as_ref(), &max_norm),
+            |m, cfg| launch!(self, "clip_scale_many", cfg; m, self.mine(&squares.buf)?, &max_norm),
         )?;
         Ok(squares)
     }
@@ -660,7 +679,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
             let mut guards = Vec::with_capacity(MANY);
             for (k, x) in chunk.iter().enumerate() {
                 m.n[k] = u32_len(x.shape.len())?;
-                let (xp, g) = x.buf.device_ptr(&stream);
+                let (xp, g) = self.mine(&x.buf)?.device_ptr(&stream);
                 m.x[k] = xp;
                 guards.push(g);
             }
@@ -677,7 +696,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let mut out = self.alloc_index(s.rows)?;
         let (r, c) = (u32_len(s.rows)?, u32_len(s.cols)?);
         if s.rows > 0 {
-            launch!(self, "argmax_rows", cfg_for(s.rows); x.buf.as_ref(), &mut out, &r, &c)?;
+            launch!(self, "argmax_rows", cfg_for(s.rows); self.mine(&x.buf)?, &mut out, &r, &c)?;
         }
         Ok(self.index(out, s.rows, None, s.cols as u32))
     }

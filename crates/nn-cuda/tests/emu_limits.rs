@@ -1,14 +1,22 @@
 //! Error paths that need a device in a given state, checked on nn-cuda-emu, which can be told
-//! to run out of memory (`NN_CUDA_EMU_MEMORY`). On a GPU, or without a device, they skip.
-use nn_core::{Backend, Shape};
+//! to run out of memory (`NN_CUDA_EMU_MEMORY`) or to have a second device
+//! (`NN_CUDA_EMU_DEVICES`). Without a device they skip; on a GPU, so does the memory test, and
+//! the second-device test runs where there are two GPUs.
+use nn_core::{Backend, NumpyRng, Shape};
+use nn_cuda::Cuda;
+use std::io::Write as _;
+use std::sync::Mutex;
+
+/// The tests set the emulator's variables while they run: one at a time.
+static EMU_ENV: Mutex<()> = Mutex::new(());
 
 #[test]
 fn out_of_memory_is_a_clear_error_and_the_device_still_works() {
+    let _env = EMU_ENV.lock().unwrap_or_else(|e| e.into_inner());
     let Some(b) = nn_cuda::test_backend::<f32>("out_of_memory") else {
         return;
     };
     if !b.is_emulated() {
-        use std::io::Write as _;
         let _ = writeln!(
             std::io::stderr(),
             "SKIPPED out_of_memory: needs nn-cuda-emu's memory limit (this is {})",
@@ -16,7 +24,7 @@ fn out_of_memory_is_a_clear_error_and_the_device_still_works() {
         );
         return;
     }
-    // The only test in this binary, so no other test allocates while the limit is set.
+    // Under EMU_ENV, so no other test allocates while the limit is set.
     std::env::set_var("NN_CUDA_EMU_MEMORY", "1000000");
     let big = b.zeros(Shape::new(1000, 1000));
     let small = b.zeros(Shape::new(10, 10));
@@ -26,4 +34,75 @@ fn out_of_memory_is_a_clear_error_and_the_device_still_works() {
     assert!(small.is_ok(), "400 bytes fit under the limit");
     let x = b.from_host(&[1.0, 2.0], Shape::new(1, 2)).unwrap();
     assert_eq!(b.to_host(&b.mul(&x, &x).unwrap()).unwrap(), [1.0, 4.0]);
+}
+
+/// One GPU's tensors given to another GPU's backend are an error naming both, before any kernel
+/// sees the other GPU's memory; both backends still work after it.
+#[test]
+fn a_tensor_of_another_gpu_is_refused() {
+    let _env = EMU_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(b0) = nn_cuda::test_backend::<f32>("another_gpu") else {
+        return;
+    };
+    if b0.is_emulated() {
+        std::env::set_var("NN_CUDA_EMU_DEVICES", "2");
+    }
+    let b1 = Cuda::<f32>::new(1);
+    std::env::remove_var("NN_CUDA_EMU_DEVICES");
+    let b1 = match b1 {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "SKIPPED another_gpu: {e}");
+            return;
+        }
+    };
+    let x0 = b0.from_host(&[1.0, 2.0], Shape::new(1, 2)).unwrap();
+    let x1 = b1.from_host(&[1.0, 2.0], Shape::new(1, 2)).unwrap();
+    let labels1 = b1.index_from_host(&[1]).unwrap();
+    let classes1 = b1.argmax_rows(&x1).unwrap(); // no host copy: read from the device
+    let refused = |what: &str, r: nn_core::Result<()>| {
+        let e = r.expect_err(what).to_string();
+        assert!(
+            e.contains("a tensor of cuda:1 given to the backend of cuda:0 ("),
+            "{what}: {e}"
+        );
+    };
+    refused("mul", b0.mul(&x0, &x1).map(drop));
+    refused("sigmoid", b0.sigmoid(&x1).map(drop));
+    refused("matmul", b0.matmul(&x0, false, &x1, true).map(drop));
+    refused("to_host", b0.to_host(&x1).map(drop));
+    refused("axpy x", b0.axpy(&mut x0.clone(), 1.0, &x1));
+    refused("axpy y", b0.axpy(&mut x1.clone(), 1.0, &x0));
+    refused(
+        "sum_squares_many",
+        b0.sum_squares_many([&x0, &x1]).map(drop),
+    );
+    refused("index_to_host", b0.index_to_host(&classes1).map(drop));
+    refused(
+        "softmax_cross_entropy",
+        b0.softmax_cross_entropy(&x0, &labels1).map(drop),
+    );
+    // SGD over a step's parameters: the second pair is another GPU's, and the first is left
+    // as it was.
+    let (mut y0, mut y1) = (x0.clone(), x1.clone());
+    refused(
+        "axpy_many",
+        b0.axpy_many(1.0, [(&mut y0, &x0), (&mut y1, &x0)]),
+    );
+    assert_eq!(b0.to_host(&y0).unwrap(), [1.0, 2.0]);
+    // As a user meets it: a model on one GPU, its data copied to the other.
+    let mut rng = NumpyRng::new(1984);
+    let data = nn_train::spiral::load_data_from(&mut rng);
+    let net = nn_layers::TwoLayerNet::new(&b0, 2, 10, 3, &mut rng).unwrap();
+    let mut t = nn_train::Trainer::new(net, nn_optim::Sgd::new(1.0).unwrap());
+    let on_1 = data.to_device(&b1).unwrap();
+    let o = nn_train::FitOptions {
+        max_epoch: 1,
+        output: nn_train::Output::Silent,
+        ..Default::default()
+    };
+    refused("fit_device", t.fit_device(&on_1, &o, &mut rng));
+    // Each backend still works on its own tensors.
+    assert_eq!(b0.to_host(&b0.mul(&x0, &x0).unwrap()).unwrap(), [1.0, 4.0]);
+    assert_eq!(b1.to_host(&b1.mul(&x1, &x1).unwrap()).unwrap(), [1.0, 4.0]);
 }
