@@ -14,9 +14,10 @@ use std::sync::Arc;
 macro_rules! launch {
     ($self:expr, $name:expr, $cfg:expr; $($arg:expr),* $(,)?) => {{
         let f = $self.dev.func($name, E::SUFFIX);
-        $self.count_launch();
         let mut b = $self.dev.stream.launch_builder(f);
         $( b.arg($arg); )*
+        // Counted once the arguments are in: one of another GPU's stops before the launch.
+        $self.count_launch();
         // SAFETY: each call site passes the argument list its kernel in kernels.cu declares,
         // with buffers of at least the sizes the kernel indexes (shapes are checked first).
         unsafe { b.launch($cfg) }.map(drop).map_err(dev_err($name))
@@ -576,13 +577,13 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let (st, ln) = (start as u32, len as u32);
         if len > 0 {
             let f = self.dev.func("gather_index", "");
-            self.count_launch();
             let mut b = self.dev.stream.launch_builder(f);
             b.arg(self.mine(&src.buf)?)
                 .arg(self.mine(&idx.buf)?)
                 .arg(&mut out)
                 .arg(&st)
                 .arg(&ln);
+            self.count_launch();
             // SAFETY: gather_index(const u32*, const u32*, u32*, u32, u32), with the range and
             // the indices' bound checked above.
             unsafe { b.launch(cfg_for(len)) }.map_err(dev_err("gather_index"))?;
@@ -654,7 +655,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         self.for_many(
             &mut grads,
             None,
-            |m, cfg| launch!(self, "clip_scale_many", cfg; m, self.mine(&squares.buf)?, &max_norm),
+            |m, cfg| launch!(self, "clip_scale_many", cfg; m, squares.buf.as_ref(), &max_norm),
         )?;
         Ok(squares)
     }
