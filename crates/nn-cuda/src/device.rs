@@ -108,35 +108,75 @@ pub(crate) fn dev_err(what: &str) -> impl FnOnce(cudarc::driver::DriverError) ->
     }
 }
 
+/// The CUDA libraries as this system names them (cudarc tries a list of names for each; these
+/// are the ones to look for), and the variable its loader searches. NVIDIA ships CUDA for
+/// Linux and Windows only.
+const LIBS: Libs = if cfg!(windows) {
+    Libs {
+        driver: "nvcuda.dll",
+        cublas: "cublas64_*.dll",
+        nvrtc: "nvrtc64_*.dll",
+        path: "PATH",
+        pip_dir: "bin",
+    }
+} else {
+    Libs {
+        driver: "libcuda.so",
+        cublas: "libcublas.so",
+        nvrtc: "libnvrtc.so",
+        path: "LD_LIBRARY_PATH",
+        pip_dir: "lib",
+    }
+};
+
+struct Libs {
+    driver: &'static str,
+    cublas: &'static str,
+    nvrtc: &'static str,
+    /// The loader's search path.
+    path: &'static str,
+    /// Where the pip packages keep the libraries, under `site-packages/nvidia/<package>/`.
+    pip_dir: &'static str,
+}
+
+/// The error for a CUDA library (`name`, as [`LIBS`] names it) that cannot be loaded.
+fn not_found(name: &str) -> Error {
+    if cfg!(target_os = "macos") {
+        return Error::Device(format!(
+            "{name} was not found: CUDA does not run on macOS (NVIDIA ships it for Linux and \
+             Windows)"
+        ));
+    }
+    Error::Device(format!(
+        "{name} was not found: install the NVIDIA driver and CUDA libraries (e.g. pip \
+         packages nvidia-cublas and nvidia-cuda-nvrtc) and add their {} directories to {}",
+        LIBS.pip_dir, LIBS.path
+    ))
+}
+
 /// Which CUDA libraries can be loaded, as `Err` naming the first that cannot.
 pub(crate) fn check_libraries() -> Result<()> {
     // SAFETY: these only try to open the shared libraries (dlopen) and close them again.
     let found = unsafe {
         [
             (
-                "the CUDA driver (libcuda.so)",
+                format!("the CUDA driver ({})", LIBS.driver),
                 cudarc::driver::sys::is_culib_present(),
             ),
             (
-                "cuBLAS (libcublas.so)",
+                format!("cuBLAS ({})", LIBS.cublas),
                 cudarc::cublas::sys::is_culib_present(),
             ),
             (
-                "NVRTC (libnvrtc.so)",
+                format!("NVRTC ({})", LIBS.nvrtc),
                 cudarc::nvrtc::sys::is_culib_present(),
             ),
         ]
     };
-    for (name, ok) in found {
-        if !ok {
-            return Err(Error::Device(format!(
-                "{name} was not found: install the NVIDIA driver and CUDA libraries \
-                 (e.g. pip packages nvidia-cublas and nvidia-cuda-nvrtc) and add their \
-                 directories to LD_LIBRARY_PATH"
-            )));
-        }
+    match found.into_iter().find(|(_, ok)| !ok) {
+        Some((name, _)) => Err(not_found(&name)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Refuses a driver of an older major CUDA version than the `cudarc` bindings this build was
@@ -179,11 +219,11 @@ fn nvrtc_present() -> Result<()> {
     if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
         return Ok(());
     }
-    Err(Error::Device(
-        "NVRTC (libnvrtc.so) was not found: install the pip package nvidia-cuda-nvrtc and add \
-         its lib directory to LD_LIBRARY_PATH"
-            .into(),
-    ))
+    Err(Error::Device(format!(
+        "NVRTC ({}) was not found: install the pip package nvidia-cuda-nvrtc and add its {} \
+         directory to {}",
+        LIBS.nvrtc, LIBS.pip_dir, LIBS.path
+    )))
 }
 
 /// Compiles `kernels.cu` with NVRTC for compute capability `major.minor` (no GPU needed, only
@@ -511,7 +551,23 @@ unsafe impl<E: CudaFloat> Sync for CudaTensor<E> {}
 
 #[cfg(test)]
 mod tests {
-    use super::check_driver_version;
+    use super::{check_driver_version, not_found, LIBS};
+
+    /// The message names the files and the search path of the system it runs on.
+    #[test]
+    fn a_missing_library_is_named_as_this_system_names_it() {
+        let msg = not_found(&format!("the CUDA driver ({})", LIBS.driver)).to_string();
+        let expected: &[&str] = if cfg!(windows) {
+            &["nvcuda.dll", "bin directories to PATH"]
+        } else if cfg!(target_os = "macos") {
+            &["libcuda.so", "CUDA does not run on macOS"]
+        } else {
+            &["libcuda.so", "lib directories to LD_LIBRARY_PATH"]
+        };
+        for part in expected {
+            assert!(msg.contains(part), "{part:?} not in: {msg}");
+        }
+    }
 
     #[test]
     fn a_driver_of_an_older_major_version_than_the_bindings_is_refused() {
