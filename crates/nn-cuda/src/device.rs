@@ -219,11 +219,7 @@ fn nvrtc_present() -> Result<()> {
     if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
         return Ok(());
     }
-    Err(Error::Device(format!(
-        "NVRTC ({}) was not found: install the pip package nvidia-cuda-nvrtc and add its {} \
-         directory to {}",
-        LIBS.nvrtc, LIBS.pip_dir, LIBS.path
-    )))
+    Err(not_found(&format!("NVRTC ({})", LIBS.nvrtc)))
 }
 
 /// Compiles `kernels.cu` with NVRTC for compute capability `major.minor` (no GPU needed, only
