@@ -274,3 +274,33 @@ fn wrong_input_width_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn misused_parameters_and_labels_are_clear_errors() {
+    let b = B::new();
+    let mut store = ParamStore::new();
+    let w = store.add("W", b.zeros(Shape::new(2, 3)).unwrap()).unwrap();
+    let err = store
+        .add("W", b.zeros(Shape::new(2, 3)).unwrap())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"invalid argument: a parameter named "W" exists already"#
+    );
+    assert_eq!(store.len(), 1);
+    let err = store
+        .accumulate_grad(&b, w, b.zeros(Shape::new(3, 2)).unwrap())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"shape mismatch in accumulate_grad: gradient (3, 2) for parameter "W" of shape (2, 3)"#
+    );
+    assert!(store.grad(w).is_none(), "a refused gradient is not kept");
+    // SigmoidWithLoss takes class indices; one-hot rows would be read as something else.
+    let x = b.zeros(Shape::new(2, 1)).unwrap();
+    let t = b.from_f64(&[1.0, 0.0, 0.0, 1.0], Shape::new(2, 2)).unwrap();
+    let err = SigmoidWithLoss::new(&b)
+        .forward(&x, Labels::OneHot(&t))
+        .unwrap_err();
+    assert!(err.to_string().contains("not one-hot rows"), "{err}");
+}

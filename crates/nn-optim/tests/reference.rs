@@ -117,7 +117,36 @@ fn bad_hyperparameters_are_refused() {
     }
     let err = by_name::<Cpu<f32>>("adamw", 0.1).err().expect("refused");
     assert!(err.to_string().contains("expected one of sgd"), "{err}");
-    assert!(nn_optim::Momentum::<Cpu<f32>>::new(0.1, 1.5).is_err());
+    type B = Cpu<f32>;
+    let msg = |r: Result<(), nn_core::Error>| r.unwrap_err().to_string();
+    let fraction =
+        |what: &str, v: f64| format!("invalid argument: {what} must be in [0, 1), got {v}");
+    assert_eq!(
+        msg(Momentum::<B>::new(0.1, 1.5).map(drop)),
+        fraction("momentum", 1.5)
+    );
+    assert_eq!(
+        msg(Nesterov::<B>::new(0.1, 1.0).map(drop)),
+        fraction("momentum", 1.0)
+    );
+    assert_eq!(
+        msg(RmsProp::<B>::new(0.1, -0.1).map(drop)),
+        fraction("decay rate", -0.1)
+    );
+    assert_eq!(
+        msg(Adam::<B>::new(0.1, f64::NAN, 0.999).map(drop)),
+        fraction("beta1", f64::NAN)
+    );
+    assert_eq!(
+        msg(Adam::<B>::new(0.1, 0.9, 1.0).map(drop)),
+        fraction("beta2", 1.0)
+    );
+    // The constructors with every hyperparameter give what they were given.
+    let n = Nesterov::<B>::new(0.5, 0.8).unwrap();
+    let r = RmsProp::<B>::new(0.5, 0.8).unwrap();
+    let a = Adam::<B>::new(0.5, 0.8, 0.7).unwrap();
+    assert_eq!((n.lr, n.momentum, r.lr, r.decay_rate), (0.5, 0.8, 0.5, 0.8));
+    assert_eq!((a.lr, a.beta1, a.beta2), (0.5, 0.8, 0.7));
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use nn_core::{Error, NumpyRng};
 use nn_cpu::Cpu;
 use nn_layers::TwoLayerNet;
-use nn_train::{eval, plot, spiral};
+use nn_train::{eval, plot, spiral, Dataset};
 use std::path::Path;
 
 fn net(rng: &mut NumpyRng) -> TwoLayerNet<Cpu<f32>> {
@@ -143,6 +143,19 @@ fn what_cannot_be_drawn_is_an_error_and_writes_nothing() {
     ] {
         assert!(plot::decision_boundary(&b, &bad, &data).is_err(), "{bad:?}");
     }
+    // Scatter plots and decision boundaries are of 2-D inputs.
+    let three = Dataset::new(vec![0.0; 6], 3, vec![0, 1], 3).unwrap();
+    let e = plot::scatter(&dir.path().join("three.png"), &three).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid argument: a scatter plot needs 2-D inputs"
+    );
+    let mut model = net(&mut NumpyRng::new(1));
+    let e = eval::decision_boundary(&mut model, &three, 0.1).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid argument: a decision boundary needs 2-D inputs"
+    );
     assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
     plot::decision_boundary(&b, &grid, &data).unwrap();
     assert_eq!(files(dir.path()), ["boundary.png"]);

@@ -62,9 +62,32 @@ fn data_checks_give_clear_errors() {
         "the input data x is empty"
     );
     assert_eq!(
+        msg(Dataset::new(vec![0.0; 5], 2, vec![0, 1], 3)),
+        "shape mismatch in Dataset: 5 values do not make rows of 2"
+    );
+    assert_eq!(
         msg(Dataset::from_one_hot(vec![0.0; 2], 2, &[0.0, 0.5, 0.5], 3)),
         "invalid argument: row 0 of t is not one-hot: [0.0, 0.5, 0.5]"
     );
+    assert_eq!(
+        msg(Dataset::from_one_hot(vec![0.0; 2], 2, &[1.0, 0.0, 1.0], 3)),
+        "invalid argument: row 0 of t is not one-hot: [1.0, 0.0, 1.0]"
+    );
+    for (t, classes) in [(&[0.0, 1.0, 0.0, 1.0][..], 3), (&[1.0][..], 0)] {
+        assert_eq!(
+            msg(Dataset::from_one_hot(vec![0.0; 2], 2, t, classes)),
+            format!(
+                "shape mismatch in Dataset: {} target values do not make rows of {classes} \
+                 classes",
+                t.len()
+            )
+        );
+    }
+    // One-hot rows become the class indices that `Dataset::new` takes.
+    let t = [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+    let one_hot = Dataset::from_one_hot(vec![0.0; 6], 2, &t, 3).unwrap();
+    assert_eq!(one_hot.labels(), &[2, 0, 1]);
+    assert_eq!(one_hot.one_hot(), t);
     assert_eq!(
         fit_err(&spiral, &quiet(1, 0)),
         "invalid argument: batch_size must be at least 1"
@@ -79,6 +102,14 @@ fn data_checks_give_clear_errors() {
         fit_err(&spiral, &o),
         "invalid argument: eval_interval must be at least 1 (or None)"
     );
+    for g in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let mut o = quiet(1, 30);
+        o.max_grad = Some(g);
+        assert_eq!(
+            fit_err(&spiral, &o),
+            format!("invalid argument: max_grad must be a finite number > 0, got {g}")
+        );
+    }
     let wide = Dataset::new(vec![0.0; 6], 3, vec![0, 1], 3).unwrap();
     assert_eq!(
         fit_err(&wide, &quiet(1, 1)),

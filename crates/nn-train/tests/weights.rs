@@ -297,7 +297,7 @@ fn unsupported_dtype_and_nan_are_refused() {
 }
 
 #[test]
-fn saving_out_of_f16_range_is_refused() {
+fn saving_non_finite_or_out_of_f16_range_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let b = B::new();
     let mut m = net(1, 4);
@@ -315,6 +315,29 @@ fn saving_out_of_f16_range_is_refused() {
     assert!(e.contains("beyond f16's range"), "{e}");
     assert!(!p.exists(), "nothing is written on error");
     save_params(&m, &p, DType::F32).unwrap();
+    // A diverged model (NaN or infinite weights) is not saved, in any precision.
+    let before = std::fs::read(&p).unwrap();
+    for bad in [f32::NAN, f32::INFINITY] {
+        m.params_mut()
+            .set_value(
+                &b,
+                id,
+                b.from_host(&[0.0, bad, 0.0, 0.0], nn_core::Shape::row(4))
+                    .unwrap(),
+            )
+            .unwrap();
+        for dtype in [DType::F16, DType::F32, DType::F64] {
+            let e = save_params(&m, &p, dtype).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "parameter \"layers.0.b\" (value {}) contains NaN or infinite values",
+                    bad
+                )
+            );
+        }
+    }
+    assert_eq!(std::fs::read(&p).unwrap(), before, "the saved file is kept");
 }
 
 #[test]
