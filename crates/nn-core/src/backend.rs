@@ -318,6 +318,18 @@ pub mod check {
         Ok(())
     }
 
+    /// A binary loss's input: one column (the logit or probability of class 1) and one label
+    /// per row, at least one row.
+    pub fn binary(op: &'static str, x: Shape, labels: usize) -> Result<()> {
+        if x.cols != 1 {
+            return Err(Error::shape(
+                op,
+                format!("expected an (n, 1) input, got {x}"),
+            ));
+        }
+        self::labels(op, x, labels)
+    }
+
     /// A range `start..start + len` inside `idx_len` indices.
     pub fn range(op: &'static str, idx_len: usize, start: usize, len: usize) -> Result<()> {
         if start.checked_add(len).is_none_or(|end| end > idx_len) {

@@ -204,6 +204,15 @@ pub fn losses<B: Backend>(b: &B) {
         &[(0.8 - 1.) / 2., 0.25 / 2.],
     );
     assert!(b.binary_cross_entropy(&yb, &idx(b, &[1, 2])).is_err());
+    // One column per row: two-class softmax scores are not a binary loss's input.
+    let wide = t(b, 2, 2, &[0.8, 0.2, 0.25, 0.75]);
+    for r in [
+        b.binary_cross_entropy(&wide, &lb),
+        b.binary_cross_entropy_backward(&wide, &lb, B::Elem::of(1.0)),
+    ] {
+        let e = r.map(drop).unwrap_err().to_string();
+        assert!(e.contains("expected an (n, 1) input, got (2, 2)"), "{e}");
+    }
 }
 
 /// The in-place updates used by optimizers and clipping.

@@ -435,12 +435,6 @@ impl<E: CpuFloat> Backend for Cpu<E> {
 }
 
 fn binary_checks(op: &'static str, s: Shape, labels: &CpuIndex) -> Result<()> {
-    if s.cols != 1 {
-        return Err(Error::shape(
-            op,
-            format!("expected an (n, 1) input, got {s}"),
-        ));
-    }
-    check::labels(op, s, labels.0.len())?;
+    check::binary(op, s, labels.0.len())?;
     labels_in_range(index_slice(labels), 2)
 }

@@ -709,12 +709,6 @@ fn binary_checks<E: CudaFloat>(
     s: Shape,
     labels: &CudaIndex,
 ) -> Result<()> {
-    if s.cols != 1 {
-        return Err(Error::shape(
-            op,
-            format!("expected an (n, 1) input, got {s}"),
-        ));
-    }
-    check::labels(op, s, labels.len)?;
+    check::binary(op, s, labels.len)?;
     b.check_labels(labels, 2)
 }
