@@ -245,7 +245,9 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// cannot hold (`1e300` in `f32`) is an [`Error::InvalidArgument`], not a silent infinity;
     /// NaN and infinities are carried over as they are.
     fn from_f64(&self, data: &[f64], shape: Shape) -> Result<Self::Tensor> {
-        let mut v = Vec::with_capacity(data.len());
+        let mut v = check::host_vec(data.len(), || {
+            format!("from_f64's {} copy of {shape}", Self::Elem::DTYPE)
+        })?;
         check::convert(data, &mut v)?;
         self.from_host(&v, shape)
     }
@@ -397,6 +399,20 @@ pub mod check {
                 data[i],
                 E::DTYPE
             ))),
+        }
+    }
+
+    /// An empty `Vec` with room for `len` elements, or [`Error::HostMemory`] naming `what` it
+    /// was for where the system will not reserve that much: a size the caller chose (a
+    /// layer's width) must not end the process, as `Vec::with_capacity` would.
+    pub fn host_vec<T>(len: usize, what: impl FnOnce() -> String) -> Result<Vec<T>> {
+        let mut v = Vec::new();
+        match v.try_reserve_exact(len) {
+            Ok(()) => Ok(v),
+            Err(_) => Err(Error::HostMemory {
+                what: what(),
+                bytes: len as u128 * std::mem::size_of::<T>() as u128,
+            }),
         }
     }
 

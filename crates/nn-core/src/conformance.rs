@@ -682,6 +682,28 @@ pub fn empty<B: Backend>(b: &B) {
     assert_eq!((b.shape(&bx), b.index_len(&bt)), (Shape::new(0, 3), 0));
 }
 
+/// Sizes that fit a `usize` but no machine's memory: 2⁴⁸ elements (a pebibyte in f32, beyond
+/// the address space of today's 64-bit systems), asked for by `zeros` and as the output of an
+/// outer product. Each is an error (out of host memory on the CPU; on the GPU, a size its
+/// kernels cannot index), not the end of the process, and the backend works on.
+pub fn beyond_memory<B: Backend>(b: &B) {
+    let side = 1usize << 24;
+    let column = b.zeros(Shape::new(side, 1)).unwrap();
+    let row = b.zeros(Shape::new(1, side)).unwrap();
+    for r in [
+        b.zeros(Shape::new(side, side)),
+        b.matmul(&column, false, &row, false),
+    ] {
+        assert!(r.is_err(), "a tensor of 2⁴⁸ elements was made");
+    }
+    close(
+        b,
+        &b.matmul(&row, false, &column, false).unwrap(),
+        (1, 1),
+        &[0.],
+    );
+}
+
 /// Runs the suite as `#[test]`s, one per group of ops, for a backend made by `$make`
 /// (a closure returning `Option<B>`; `None` skips, with a printed notice).
 #[macro_export]
@@ -691,7 +713,8 @@ macro_rules! conformance_tests {
             #[allow(unused_imports)]
             use super::*;
             $crate::conformance_tests!(@each $make;
-                memory, matmul, bias, activations, losses, updates, indexing, empty, widths, large);
+                memory, matmul, bias, activations, losses, updates, indexing, empty, widths, large,
+                beyond_memory);
         }
     };
     (@each $make:expr; $($op:ident),*) => {

@@ -53,6 +53,17 @@ pub enum Error {
     /// The device could not be used: no driver, no library, no GPU, out of memory, a kernel failure.
     #[error("device error: {0}")]
     Device(String),
+    /// Host memory that the system would not reserve: a size far beyond the machine's memory
+    /// (a hidden layer of 3 · 10⁹ units asks for 48 GB of weights). What the system does
+    /// reserve is not checked further: memory that is promised but not there when it is first
+    /// written still ends the process (Linux's OOM killer).
+    #[error("out of host memory: {bytes} bytes for {what}, more than the system would reserve")]
+    HostMemory {
+        /// What the memory was for.
+        what: String,
+        /// How many bytes were asked for.
+        bytes: u128,
+    },
     /// A feature that this build or this backend does not provide.
     #[error("unsupported: {0}")]
     Unsupported(String),

@@ -10,7 +10,7 @@ use nn_core::{Backend, Error, Result, Shape};
 use std::mem::ManuallyDrop;
 
 /// A tensor of `shape` whose elements `fill` pushes, in order.
-fn build<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut Vec<E>)) -> CpuTensor<E> {
+fn build<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut Vec<E>)) -> Result<CpuTensor<E>> {
     with_buffer(shape, |v| {
         v.clear();
         fill(v)
@@ -18,15 +18,16 @@ fn build<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut Vec<E>)) -> CpuTensor
 }
 
 /// A tensor of `shape` from a pooled buffer that `fill` leaves holding exactly its elements.
-fn with_buffer<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut Vec<E>)) -> CpuTensor<E> {
-    let mut buf = pooled(shape.len());
+/// [`Error::HostMemory`] when the system will not reserve the buffer.
+fn with_buffer<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut Vec<E>)) -> Result<CpuTensor<E>> {
+    let mut buf = pooled(shape.len(), || format!("a {shape} {} tensor", E::DTYPE))?;
     let v = storage::get_mut(&mut buf).expect("pooled buffers are unique");
     fill(v);
     debug_assert_eq!(v.len(), shape.len());
-    CpuTensor {
+    Ok(CpuTensor {
         shape,
         buf: ManuallyDrop::new(buf),
-    }
+    })
 }
 
 fn data<E: CpuFloat>(t: &CpuTensor<E>) -> &[E] {
@@ -34,18 +35,18 @@ fn data<E: CpuFloat>(t: &CpuTensor<E>) -> &[E] {
 }
 
 /// The elements for writing, copied first if another tensor shares them.
-fn data_mut<E: CpuFloat>(t: &mut CpuTensor<E>) -> &mut [E] {
+fn data_mut<E: CpuFloat>(t: &mut CpuTensor<E>) -> Result<&mut [E]> {
     if storage::get_mut(&mut t.buf).is_none() {
-        let copy = build(t.shape, |v| v.extend_from_slice(&t.buf.0));
+        let copy = build(t.shape, |v| v.extend_from_slice(&t.buf.0))?;
         *t = copy;
     }
-    storage::get_mut(&mut t.buf).expect("just made unique")
+    Ok(storage::get_mut(&mut t.buf).expect("just made unique"))
 }
 
 /// A tensor of `shape` whose elements `fill` writes, every one of them: the buffer comes with
 /// whatever a reused buffer held before (initialised, but stale), which saves zeroing it when
 /// the same size comes round every iteration.
-fn fill<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut [E])) -> CpuTensor<E> {
+fn fill<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut [E])) -> Result<CpuTensor<E>> {
     with_buffer(shape, |v| {
         let n = shape.len();
         if v.len() >= n {
@@ -58,14 +59,14 @@ fn fill<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut [E])) -> CpuTensor<E> 
 }
 
 /// A tensor of `shape` that `fill` accumulates into, starting from zeros.
-fn fill_zeroed<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut [E])) -> CpuTensor<E> {
+fn fill_zeroed<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut [E])) -> Result<CpuTensor<E>> {
     build(shape, |v| {
         v.resize(shape.len(), E::zero());
         fill(v)
     })
 }
 
-fn map<E: CpuFloat>(x: &CpuTensor<E>, f: impl Fn(E) -> E + Sync) -> CpuTensor<E> {
+fn map<E: CpuFloat>(x: &CpuTensor<E>, f: impl Fn(E) -> E + Sync) -> Result<CpuTensor<E>> {
     fill(x.shape, |o| {
         par_chunks(data(x), o, |xs, os| simd::map_into(xs, os, &f))
     })
@@ -79,7 +80,7 @@ fn zip_map<E: CpuFloat>(
 ) -> Result<CpuTensor<E>> {
     check::same(op, a.shape, b.shape)?;
     let (da, db) = (data(a), data(b));
-    Ok(fill(a.shape, |o| {
+    fill(a.shape, |o| {
         if da.len() < PARALLEL_ELEMS {
             return simd::zip_into(da, db, o, &f);
         }
@@ -88,7 +89,7 @@ fn zip_map<E: CpuFloat>(
         o.par_chunks_mut(chunk)
             .zip(da.par_chunks(chunk).zip(db.par_chunks(chunk)))
             .for_each(|(o, (xa, xb))| simd::zip_into(xa, xb, o, &f));
-    }))
+    })
 }
 
 fn update<E: CpuFloat>(
@@ -98,7 +99,7 @@ fn update<E: CpuFloat>(
     f: impl Fn(&mut E, E) + Sync,
 ) -> Result<()> {
     check::same(op, y.shape, x.shape)?;
-    let (y, x) = (data_mut(y), data(x));
+    let (y, x) = (data_mut(y)?, data(x));
     if y.len() < PARALLEL_ELEMS {
         simd::update(y, x, &f);
         return Ok(());
@@ -135,7 +136,7 @@ fn index_slice(i: &CpuIndex) -> &[u32] {
     i.as_slice()
 }
 
-fn scalar<E: CpuFloat>(v: E) -> CpuTensor<E> {
+fn scalar<E: CpuFloat>(v: E) -> Result<CpuTensor<E>> {
     build(Shape::scalar(), |b| b.push(v))
 }
 
@@ -170,21 +171,24 @@ impl<E: CpuFloat> Backend for Cpu<E> {
 
     fn from_host(&self, d: &[E], shape: Shape) -> Result<CpuTensor<E>> {
         check::host_len(d.len(), shape)?;
-        Ok(build(shape, |v| v.extend_from_slice(d)))
+        build(shape, |v| v.extend_from_slice(d))
     }
     /// Rounds straight into the tensor's buffer: no intermediate copy.
     fn from_f64(&self, d: &[f64], shape: Shape) -> Result<CpuTensor<E>> {
         check::host_len(d.len(), shape)?;
         let mut converted = Ok(());
-        let t = build(shape, |v| converted = check::convert(d, v));
+        let t = build(shape, |v| converted = check::convert(d, v))?;
         converted.map(|()| t)
     }
     fn to_host(&self, t: &CpuTensor<E>) -> Result<Vec<E>> {
-        Ok(data(t).to_vec())
+        let d = data(t);
+        let mut v = check::host_vec(d.len(), || format!("to_host's copy of {}", t.shape))?;
+        v.extend_from_slice(d);
+        Ok(v)
     }
     fn zeros(&self, shape: Shape) -> Result<CpuTensor<E>> {
         let n = check::elements("zeros", shape)?;
-        Ok(build(shape, |v| v.resize(n, E::zero())))
+        build(shape, |v| v.resize(n, E::zero()))
     }
     fn shape(&self, t: &CpuTensor<E>) -> Shape {
         t.shape
@@ -212,9 +216,7 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         let out = check::matmul(a.shape, ta, b.shape, tb)?;
         let k = if ta { a.shape.rows } else { a.shape.cols };
         let (oa, ob) = (operand(a, ta), operand(b, tb));
-        Ok(fill(out, |v| {
-            matmul::matmul(out.rows, out.cols, k, oa, ob, v)
-        }))
+        fill(out, |v| matmul::matmul(out.rows, out.cols, k, oa, ob, v))
     }
 
     /// One pass: each output row starts from the bias and the product is added onto it.
@@ -222,18 +224,18 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         let out = check::matmul(x.shape, false, w.shape, false)?;
         check::row("affine", out, b.shape)?;
         let (ox, ow) = (operand(x, false), operand(w, false));
-        Ok(fill(out, |v| {
+        fill(out, |v| {
             matmul::matmul_bias(out.rows, out.cols, x.shape.cols, ox, ow, data(b), v)
-        }))
+        })
     }
 
     fn add_row(&self, a: &CpuTensor<E>, row: &CpuTensor<E>) -> Result<CpuTensor<E>> {
         let s = a.shape;
         check::row("add_row", s, row.shape)?;
         let r = data(row);
-        Ok(fill(s, |v| {
+        fill(s, |v| {
             simd::add_row(data(a), r, v);
-        }))
+        })
     }
 
     fn mul(&self, a: &CpuTensor<E>, b: &CpuTensor<E>) -> Result<CpuTensor<E>> {
@@ -245,19 +247,19 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         if s.is_empty() {
             return self.zeros(Shape::row(s.cols));
         }
-        Ok(fill_zeroed(Shape::row(s.cols), |acc| {
+        fill_zeroed(Shape::row(s.cols), |acc| {
             simd::add_rows(data(a), s.cols, acc)
-        }))
+        })
     }
 
     fn sigmoid(&self, x: &CpuTensor<E>) -> Result<CpuTensor<E>> {
-        Ok(fill(x.shape, |v| par_chunks(data(x), v, simd::sigmoid)))
+        fill(x.shape, |v| par_chunks(data(x), v, simd::sigmoid))
     }
     fn sigmoid_backward(&self, out: &CpuTensor<E>, dout: &CpuTensor<E>) -> Result<CpuTensor<E>> {
         zip_map("sigmoid_backward", out, dout, |y, d| d * (E::one() - y) * y)
     }
     fn relu(&self, x: &CpuTensor<E>) -> Result<CpuTensor<E>> {
-        Ok(map(x, |v| if v > E::zero() { v } else { E::zero() }))
+        map(x, |v| if v > E::zero() { v } else { E::zero() })
     }
     fn relu_backward(&self, x: &CpuTensor<E>, dout: &CpuTensor<E>) -> Result<CpuTensor<E>> {
         zip_map("relu_backward", x, dout, |v, d| {
@@ -270,10 +272,10 @@ impl<E: CpuFloat> Backend for Cpu<E> {
     }
     fn softmax(&self, x: &CpuTensor<E>) -> Result<CpuTensor<E>> {
         let s = x.shape;
-        Ok(build(s, |v| {
+        build(s, |v| {
             v.extend_from_slice(data(x));
             simd::softmax_rows(v, s.cols.max(1));
-        }))
+        })
     }
 
     fn softmax_cross_entropy(
@@ -289,7 +291,7 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         let eps = E::of(LOG_EPS);
         let total = simd::sum_log_picked(data(&y), s.cols, lab, eps);
         let loss = -total / E::of(s.rows as f64);
-        Ok((y, scalar(loss)))
+        Ok((y, scalar(loss)?))
     }
 
     fn softmax_cross_entropy_backward(
@@ -303,13 +305,13 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         let lab = index_slice(labels);
         labels_in_range(lab, s.cols)?;
         let n = E::of(s.rows as f64);
-        Ok(build(s, |v| {
+        build(s, |v| {
             v.extend_from_slice(data(y));
             for (row, &l) in v.chunks_exact_mut(s.cols).zip(lab) {
                 row[l as usize] -= E::one();
             }
             simd::apply(v, |e| e * dout / n);
-        }))
+        })
     }
 
     fn binary_cross_entropy(&self, y: &CpuTensor<E>, labels: &CpuIndex) -> Result<CpuTensor<E>> {
@@ -321,7 +323,7 @@ impl<E: CpuFloat> Backend for Cpu<E> {
             .zip(labels.0.iter())
             .map(|(&p, &l)| if l == 1 { p + eps } else { E::one() - p + eps }.ln())
             .sum();
-        Ok(scalar(-total / E::of(s.rows as f64)))
+        scalar(-total / E::of(s.rows as f64))
     }
 
     fn binary_cross_entropy_backward(
@@ -333,14 +335,14 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         let s = y.shape;
         binary_checks("binary_cross_entropy_backward", s, labels)?;
         let n = E::of(s.rows as f64);
-        Ok(build(s, |v| {
+        build(s, |v| {
             v.extend(
                 data(y)
                     .iter()
                     .zip(labels.0.iter())
                     .map(|(&p, &l)| (p - E::of(l as f64)) * dout / n),
             )
-        }))
+        })
     }
 
     fn axpy(&self, y: &mut CpuTensor<E>, alpha: E, x: &CpuTensor<E>) -> Result<()> {
@@ -350,7 +352,7 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         update("axpby", y, x, |a, b| *a = beta * *a + alpha * b)
     }
     fn scale(&self, x: &mut CpuTensor<E>, alpha: E) -> Result<()> {
-        simd::apply(data_mut(x), |v| v * alpha);
+        simd::apply(data_mut(x)?, |v| v * alpha);
         Ok(())
     }
     fn lerp(&self, y: &mut CpuTensor<E>, x: &CpuTensor<E>, c: E) -> Result<()> {
@@ -372,13 +374,13 @@ impl<E: CpuFloat> Backend for Cpu<E> {
     ) -> Result<()> {
         check::same("adaptive_step", p.shape, num.shape)?;
         check::same("adaptive_step", p.shape, den.shape)?;
-        for ((w, &g), &h) in data_mut(p).iter_mut().zip(data(num)).zip(data(den)) {
+        for ((w, &g), &h) in data_mut(p)?.iter_mut().zip(data(num)).zip(data(den)) {
             *w -= lr * g / (h.sqrt() + eps);
         }
         Ok(())
     }
     fn sum_squares(&self, x: &CpuTensor<E>) -> Result<CpuTensor<E>> {
-        Ok(scalar(simd::sum_squares(data(x))))
+        scalar(simd::sum_squares(data(x)))
     }
 
     fn gather_rows(
@@ -394,9 +396,9 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         if let Some(&bad) = rows.iter().find(|&&i| i as usize >= s.rows) {
             check::index_bound("gather_rows", bad, s.rows)?;
         }
-        Ok(fill(Shape::new(len, s.cols), |v| {
+        fill(Shape::new(len, s.cols), |v| {
             simd::gather(data(src), rows, s.cols.max(1), v)
-        }))
+        })
     }
 
     fn gather_index(

@@ -7,7 +7,8 @@
 //! capacity in powers of two, and the next tensor of that size class takes it back: a training
 //! step after the first makes no call to the allocator.
 
-use nn_core::Float;
+use nn_core::backend::check;
+use nn_core::{Float, Result};
 use std::cell::RefCell;
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
@@ -100,16 +101,17 @@ impl CpuFloat for f64 {
 
 /// A uniquely owned buffer with room for `n` elements, from the pool when one is free. A
 /// reused buffer still holds its old (initialised) elements: the caller clears or overwrites
-/// them.
-pub fn pooled<E: CpuFloat>(n: usize) -> Arc<Buf<E>> {
+/// them. A size the system will not reserve is [`Error::HostMemory`](nn_core::Error::HostMemory) naming `what`.
+pub fn pooled<E: CpuFloat>(n: usize, what: impl FnOnce() -> String) -> Result<Arc<Buf<E>>> {
     let Some(c) = class(n) else {
-        return Arc::new(Buf(Vec::with_capacity(n)));
+        return Ok(Arc::new(Buf(check::host_vec(n, what)?)));
     };
     let reused = E::pool()
         .try_with(|p| p.borrow_mut().0[c].pop())
         .ok()
         .flatten();
-    reused.unwrap_or_else(|| Arc::new(Buf(Vec::with_capacity(1 << c))))
+    // A pooled size is at most 2²⁰ elements (8 MiB): no size a caller could choose too large.
+    Ok(reused.unwrap_or_else(|| Arc::new(Buf(Vec::with_capacity(1 << c)))))
 }
 
 /// A tensor's elements.

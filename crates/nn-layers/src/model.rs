@@ -2,6 +2,7 @@
 
 use crate::loss::one;
 use crate::{Affine, Labels, Layer, LossLayer, Sigmoid, SoftmaxWithLoss};
+use nn_core::backend::check;
 use nn_core::{Backend, Error, NumpyRng, ParamStore, Result, Shape};
 
 /// What a trainer needs from a model: prediction, a loss, gradients, and its parameters.
@@ -182,8 +183,11 @@ impl<B: Backend> TwoLayerNet<B> {
         }
         let mut randn = |r, c| {
             let shape = Shape::new(r, c);
-            let n = nn_core::backend::check::elements("TwoLayerNet::new", shape)?;
-            let v: Vec<f64> = rng.randn_vec(n).iter().map(|x| 0.01 * x).collect();
+            let n = check::elements("TwoLayerNet::new", shape)?;
+            // Drawn into a buffer reserved first, so that a width beyond the machine's memory
+            // is an error rather than the end of the process.
+            let mut v = check::host_vec(n, || format!("TwoLayerNet::new's {shape} weights"))?;
+            v.extend((0..n).map(|_| 0.01 * rng.randn()));
             backend.from_f64(&v, shape)
         };
         let (w1, w2) = (randn(input, hidden)?, randn(hidden, output)?);

@@ -273,6 +273,14 @@ fn wrong_input_width_is_a_clear_error() {
             .contains("has more elements than a usize can count"),
         "{err}"
     );
+    // A width that counts but fits no machine's memory (2⁴⁷ weights, a pebibyte as f64 draws)
+    // is an error before anything is drawn, not the end of the process.
+    let err = TwoLayerNet::new(&b, 2, 1 << 46, 3, &mut NumpyRng::new(6)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "out of host memory: 1125899906842624 bytes for TwoLayerNet::new's (2, 70368744177664) \
+         weights, more than the system would reserve"
+    );
 }
 
 #[test]
