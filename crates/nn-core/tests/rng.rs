@@ -91,3 +91,66 @@ fn interleaved_draws_match_numpy_for_many_seeds() {
     }
     assert!(checked > 7 * 2000, "{checked} values");
 }
+
+/// `interval` beyond 32 bits (64-bit draws, high word first, masked) and within them, against
+/// NumPy 2.4.6's legacy `RandomState(seed).randint(0, max + 1, size=6, dtype=np.uint64)`,
+/// which draws by the same masked rejection as the `random_interval` of `shuffle`.
+#[test]
+fn intervals_match_numpys_masked_draws() {
+    let cases: [(u32, u64, [u64; 6]); 5] = [
+        (
+            0,
+            (1 << 33) + 5,
+            [
+                2546248239, 7921061056, 6973152979, 5945874162, 1277901399, 1171049868,
+            ],
+        ),
+        (
+            1984,
+            (1 << 40) - 1,
+            [
+                945407948399,
+                1096971585267,
+                110883345480,
+                717184208648,
+                594899407534,
+                640485898114,
+            ],
+        ),
+        (
+            7,
+            (1 << 63) + 12345,
+            [
+                1407639518939636932,
+                8087222774582268115,
+                1329108821600893482,
+                4951825274897609608,
+                9221204519451072486,
+                7027123589561703936,
+            ],
+        ),
+        (
+            3,
+            u64::MAX - 1,
+            [
+                10160427978662282904,
+                13063021645730866819,
+                5366245355481424840,
+                9423106023066854165,
+                16471964004611476115,
+                16533689267043216235,
+            ],
+        ),
+        (5, 1000, [867, 206, 701, 998, 118, 400]),
+    ];
+    for (seed, max, want) in cases {
+        let mut r = NumpyRng::new(seed);
+        let got: Vec<u64> = (0..6).map(|_| r.interval(max)).collect();
+        assert_eq!(got, want, "seed {seed}, max {max}");
+    }
+    assert_eq!(
+        NumpyRng::new(1).interval(0),
+        0,
+        "a single choice draws nothing"
+    );
+}
