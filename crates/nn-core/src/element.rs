@@ -108,3 +108,24 @@ impl Float for f64 {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{DType, Float};
+
+    /// Each name parses back to its type, in Rust's spelling and NumPy's; sizes are IEEE's.
+    #[test]
+    fn names_parse_back_and_sizes_are_ieee() {
+        for (d, bytes) in [(DType::F16, 2), (DType::F32, 4), (DType::F64, 8)] {
+            assert_eq!(d.to_string().parse::<DType>().unwrap(), d);
+            assert_eq!(d.name().parse::<DType>().unwrap(), d);
+            assert_eq!(d.size_in_bytes(), bytes);
+        }
+        assert_eq!(<f32 as Float>::DTYPE.size_in_bytes(), size_of::<f32>());
+        assert_eq!(<f64 as Float>::DTYPE.size_in_bytes(), size_of::<f64>());
+        assert_eq!(
+            "bf16".parse::<DType>().unwrap_err().to_string(),
+            r#"invalid argument: unknown dtype "bf16": expected f16, f32 or f64"#
+        );
+    }
+}
