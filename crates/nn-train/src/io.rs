@@ -212,3 +212,18 @@ pub fn render_atomic(path: &Path, render: impl FnOnce(&Path) -> Result<()>) -> R
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parent;
+    use std::path::Path;
+
+    /// A bare file name (`--save w.safetensors`) gets its temporary file in the current
+    /// directory: `Path::parent` gives `""` there, where nothing can be created.
+    #[test]
+    fn a_bare_file_name_is_in_the_current_directory() {
+        assert_eq!(parent(Path::new("w.safetensors")), Path::new("."));
+        assert_eq!(parent(Path::new("out/w.safetensors")), Path::new("out"));
+        assert_eq!(parent(Path::new("/w.safetensors")), Path::new("/"));
+    }
+}

@@ -27,6 +27,14 @@ fn atomic_writes_replace_whole_files() {
     let want = format!("cannot create a file in {}: {reason}", missing.display());
     assert!(err.contains(&want) && !err.contains(".nn-"), "{err}");
     assert_eq!(entries(dir.path()), 1);
+    // A path through a file (`f.bin/g.bin`) is refused as the OS refuses it; f.bin is kept.
+    let err = write_atomic(&p.join("g.bin"), b"x")
+        .unwrap_err()
+        .to_string();
+    let reason = fs::File::create(p.join("g.bin")).unwrap_err(); // "Not a directory" on Linux
+    assert!(err.contains(&reason.to_string()), "{err}");
+    assert_eq!(fs::read(&p).unwrap(), b"second");
+    assert_eq!(entries(dir.path()), 1);
 }
 
 #[test]
