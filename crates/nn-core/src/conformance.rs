@@ -11,7 +11,7 @@
 //! each test then prints that it was skipped, and why, instead of passing silently.
 //! Tolerances: `64 · ε` of the element type, relative (f32: 7.6e-6, f64: 1.4e-14).
 
-use crate::{Backend, Float, Shape};
+use crate::{Backend, Error, Float, Shape};
 
 fn tol<B: Backend>() -> f64 {
     64.0 * <B::Elem as num_traits::Float>::epsilon().f64()
@@ -331,6 +331,29 @@ pub fn indexing<B: Backend>(b: &B) {
         b.index_to_host(&b.argmax_rows(&z).unwrap()).unwrap(),
         [1, 0, 2]
     );
+    // An index beyond the source is refused by index gathers as by row gathers.
+    assert!(b.gather_index(&labels, &idx(b, &[0, 4]), 0, 2).is_err());
+    // Indices made on the device (argmax), of which a device keeps no host copy: gathered
+    // there, read back, and used as labels, each from the device's own values.
+    let onehot = [
+        0., 1., 0., 0., 0., 0., 1., 0., 1., 0., 0., 0., 0., 0., 0., 1.,
+    ];
+    let made = b.argmax_rows(&t(b, 4, 4, &onehot)).unwrap(); // [1, 2, 0, 3]
+    let g = b.gather_index(&made, &perm, 0, 4).unwrap();
+    assert_eq!(b.index_to_host(&g).unwrap(), [3, 2, 1, 0]);
+    match b.softmax_cross_entropy(&t(b, 4, 3, &[0.; 12]), &g) {
+        Err(Error::LabelOutOfRange {
+            label: 3,
+            row: 0,
+            classes: 3,
+        }) => {}
+        other => panic!("label 3 of 3 classes: {:?}", other.map(drop)),
+    }
+    let in_range = b.gather_index(&made, &perm, 1, 3).unwrap(); // [2, 1, 0]
+    let (_, loss) = b
+        .softmax_cross_entropy(&t(b, 3, 3, &[0.; 9]), &in_range)
+        .unwrap();
+    close(b, &loss, (1, 1), &[-(1f64 / 3. + 1e-7).ln()]);
 }
 
 /// Small integers in `[-6, 6]`, spread by `i`: sums and products of a few thousand of them are
@@ -657,7 +680,9 @@ pub fn empty<B: Backend>(b: &B) {
         if rows > 0 {
             assert!(argmax.is_err(), "argmax of empty rows");
         } else {
-            assert_eq!(b.index_len(&argmax.unwrap()), 0);
+            let argmax = argmax.unwrap();
+            assert_eq!(b.index_len(&argmax), 0);
+            assert!(b.index_to_host(&argmax).unwrap().is_empty());
         }
         // Products with an empty side: (rows × cols) · (cols × 2) and its transposes.
         let w = b.zeros(Shape::new(cols, 2)).unwrap();
