@@ -304,7 +304,11 @@ impl Device {
             return Err(Error::Device(if count == 0 {
                 "no CUDA device found".to_string()
             } else {
-                format!("CUDA device {ordinal} asked for, but only {count} exist")
+                format!(
+                    "CUDA device {ordinal} asked for, but this machine has {count} (ordinals 0 \
+                     to {})",
+                    count - 1
+                )
             }));
         }
         let ctx = CudaContext::new(ordinal).map_err(dev_err("creating the CUDA context"))?;

@@ -36,6 +36,25 @@ fn out_of_memory_is_a_clear_error_and_the_device_still_works() {
     assert_eq!(b.to_host(&b.mul(&x, &x).unwrap()).unwrap(), [1.0, 4.0]);
 }
 
+/// A GPU that is not there is an error naming the ones that are, and GPU 0 works on.
+#[test]
+fn a_device_that_is_not_there_is_named() {
+    let _env = EMU_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(b) = nn_cuda::test_backend::<f32>("missing_device") else {
+        return;
+    };
+    let e = Cuda::<f32>::new(1000).unwrap_err().to_string();
+    assert!(
+        e.starts_with("device error: CUDA device 1000 asked for, but this machine has "),
+        "{e}"
+    );
+    if b.is_emulated() {
+        assert!(e.ends_with("has 1 (ordinals 0 to 0)"), "{e}");
+    }
+    let x = b.from_host(&[3.0], Shape::scalar()).unwrap();
+    assert_eq!(b.to_host(&x).unwrap(), [3.0]);
+}
+
 /// One GPU's tensors given to another GPU's backend are an error naming both, before any kernel
 /// sees the other GPU's memory; both backends still work after it.
 #[test]
