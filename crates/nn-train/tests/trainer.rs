@@ -174,11 +174,43 @@ fn a_diverging_loss_stops_training_naming_epoch_and_iteration() {
     let err = t
         .fit(&spiral, &quiet(5, 30), &mut NumpyRng::new(0))
         .unwrap_err();
-    assert!(matches!(err, Error::Diverged { .. }), "{err}");
+    // The first update makes the weights infinite: the first iteration's loss is finite and
+    // read alone (iteration 1 is logged), the next nine are not and are read with the next
+    // epoch's first.
     assert!(
-        err.to_string().contains("NaN or infinite by epoch "),
+        matches!(
+            err,
+            Error::Diverged {
+                epoch: 2,
+                iteration: 1,
+                window: 10
+            }
+        ),
         "{err}"
     );
+    assert!(
+        err.to_string()
+            .contains("NaN or infinite by epoch 2, iteration 1 "),
+        "{err}"
+    );
+    // Without a loss log the sum is still read once an epoch, to stop where it went wrong.
+    let net = TwoLayerNet::new(&B::new(), 2, 10, 3, &mut NumpyRng::new(1)).unwrap();
+    let mut t = Trainer::new(net, Sgd::new(f64::MAX).unwrap());
+    let mut o = quiet(5, 30);
+    o.eval_interval = None;
+    let err = t.fit(&spiral, &o, &mut NumpyRng::new(0)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Diverged {
+                epoch: 1,
+                iteration: 10,
+                window: 10
+            }
+        ),
+        "{err}"
+    );
+    assert!(t.loss_list().is_empty());
 }
 
 #[test]
