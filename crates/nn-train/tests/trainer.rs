@@ -1,13 +1,16 @@
 //! The Trainer's data checks, NaN stop, clipping, and shared (tied) weights.
 
 use approx::assert_relative_eq;
-use nn_core::{Backend, Error, NumpyRng, ParamStore, Result, Shape};
+use nn_core::{Backend, DType, Error, NumpyRng, ParamStore, Result, Shape};
 use nn_cpu::Cpu;
 use nn_layers::{
     Affine, Labels, Layer, LossLayer, MatMul, Model, SigmoidWithLoss, SoftmaxWithLoss, TwoLayerNet,
 };
 use nn_optim::Sgd;
-use nn_train::{clip_grads, eval, remove_duplicate, spiral, Dataset, FitOptions, Output, Trainer};
+use nn_train::{
+    clip_grads, eval, load_params, remove_duplicate, save_params, spiral, Dataset, FitOptions,
+    Output, Trainer,
+};
 
 type B = Cpu<f64>;
 
@@ -461,7 +464,8 @@ fn a_model_that_forgets_zero_grads_still_trains_right() {
     assert_eq!(good, bad);
 }
 
-/// A model chosen at run time, as `Box<dyn Model>`, trains and evaluates as the model itself.
+/// A model chosen at run time, as `Box<dyn Model>`, trains, evaluates and saves as the model
+/// itself, and loads its weights back.
 #[test]
 fn a_boxed_model_trains_as_the_model_itself() {
     let data = spiral::load_data(1984);
@@ -476,6 +480,22 @@ fn a_boxed_model_trains_as_the_model_itself() {
     assert_eq!(tr.loss_list().len(), 3);
     assert_eq!(
         eval::accuracy(tr.model_mut(), &data).unwrap(),
+        eval::accuracy(plain.model_mut(), &data).unwrap()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (from_box, from_plain) = (dir.path().join("box.st"), dir.path().join("plain.st"));
+    save_params(tr.model_mut(), &from_box, DType::F64).unwrap();
+    save_params(plain.model_mut(), &from_plain, DType::F64).unwrap();
+    assert_eq!(
+        std::fs::read(&from_box).unwrap(),
+        std::fs::read(&from_plain).unwrap()
+    );
+    let fresh = TwoLayerNet::new(&B::new(), 2, 10, 3, &mut NumpyRng::new(2)).unwrap();
+    let mut fresh: Box<dyn Model<B>> = Box::new(fresh);
+    assert_eq!(fresh.output_size(), 3);
+    load_params(&mut fresh, &from_box).unwrap();
+    assert_eq!(
+        eval::accuracy(&mut fresh, &data).unwrap(),
         eval::accuracy(plain.model_mut(), &data).unwrap()
     );
 }
