@@ -80,8 +80,21 @@ fn check_layer(
     });
     assert_grad(&host(&dx), &num_dx);
 
-    for id in layer.params() {
-        let analytic = host(store.grad(id).expect("backward wrote a gradient"));
+    // The book's `grads`: this step's gradients, in the order of `params`.
+    let grads: Vec<Vec<f64>> = layer
+        .grads(store)
+        .into_iter()
+        .map(|g| host(g.expect("backward wrote a gradient")))
+        .collect();
+    assert_eq!(grads.len(), layer.params().len());
+    // A first layer's backward, which skips dL/dx, gives the same parameter gradients.
+    layer.forward(store, &x).unwrap();
+    store.zero_grads();
+    layer.backward_params_only(store, &r).unwrap();
+    for (id, g) in layer.params().into_iter().zip(&grads) {
+        assert_eq!(&host(store.grad(id).unwrap()), g);
+    }
+    for (id, analytic) in layer.params().into_iter().zip(grads) {
         let shape = b.shape(store.value(id));
         let p0 = host(store.value(id));
         let num = numeric(&p0, |v| {
