@@ -301,11 +301,17 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         if n == 0 {
             return Ok(Vec::new());
         }
+        let src = self.mine(&t.buf)?.slice(0..n);
+        // Reserved first (cudarc's `clone_dtoh` would end the process on a failed allocation),
+        // and zeroed, as cudarc copies only into initialised memory.
+        let mut v = check::host_vec(n, || format!("to_host's copy of {}", t.shape))?;
+        v.resize(n, E::default());
         HOST_READS.set(HOST_READS.get() + 1);
         self.dev
             .stream
-            .clone_dtoh(&self.mine(&t.buf)?.slice(0..n))
-            .map_err(dev_err("copying from the GPU"))
+            .memcpy_dtoh(&src, &mut v)
+            .map_err(dev_err("copying from the GPU"))?;
+        Ok(v)
     }
     fn zeros(&self, shape: Shape) -> Result<CudaTensor<E>> {
         let n = check::elements("zeros", shape)?;
@@ -326,17 +332,24 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         Ok(self.index(buf, idx.len(), Some(idx.to_vec()), bound))
     }
     fn index_to_host(&self, idx: &CudaIndex) -> Result<Vec<u32>> {
+        let what = || format!("index_to_host's copy of {} indices", idx.len);
         if let Some(h) = &idx.host {
-            return Ok(h.as_ref().clone());
+            let mut v = check::host_vec(h.len(), what)?;
+            v.extend_from_slice(h);
+            return Ok(v);
         }
         if idx.len == 0 {
             return Ok(Vec::new());
         }
+        let src = self.mine(&idx.buf)?.slice(0..idx.len);
+        let mut v = check::host_vec(idx.len, what)?;
+        v.resize(idx.len, 0);
         HOST_READS.set(HOST_READS.get() + 1);
         self.dev
             .stream
-            .clone_dtoh(&self.mine(&idx.buf)?.slice(0..idx.len))
-            .map_err(dev_err("copying indices from the GPU"))
+            .memcpy_dtoh(&src, &mut v)
+            .map_err(dev_err("copying indices from the GPU"))?;
+        Ok(v)
     }
     fn index_len(&self, idx: &CudaIndex) -> usize {
         idx.len

@@ -1,7 +1,8 @@
 //! Error paths that need a device in a given state, checked on nn-cuda-emu, which can be told
 //! to run out of memory (`NN_CUDA_EMU_MEMORY`) or to have a second device
-//! (`NN_CUDA_EMU_DEVICES`). Without a device they skip; on a GPU, so does the memory test, and
-//! the second-device test runs where there are two GPUs.
+//! (`NN_CUDA_EMU_DEVICES`), and whose device memory counts against the process's address
+//! space (`ulimit -v`). Without a device they skip; on a GPU, so do the memory tests, and the
+//! second-device test runs where there are two GPUs.
 use nn_core::{Backend, NumpyRng, Shape};
 use nn_cuda::Cuda;
 use std::io::Write as _;
@@ -124,4 +125,84 @@ fn a_tensor_of_another_gpu_is_refused() {
     // Each backend still works on its own tensors.
     assert_eq!(b0.to_host(&b0.mul(&x0, &x0).unwrap()).unwrap(), [1.0, 4.0]);
     assert_eq!(b1.to_host(&b1.mul(&x1, &x1).unwrap()).unwrap(), [1.0, 4.0]);
+}
+
+/// Set in the copy of this test binary that `a_host_copy_beyond_host_memory_is_an_error`
+/// starts: `measure` or `limited`.
+const HOST_LIMIT_CHILD: &str = "NN_TEST_HOST_LIMIT_CHILD";
+
+/// Reading a tensor back when the host will not reserve room for it is an error naming the
+/// tensor, not the end of the process (`memory allocation of … failed`, as through cudarc's
+/// `clone_dtoh`). The test runs a copy of itself twice: once to measure its address space with
+/// a 256 MiB tensor on the device (nn-cuda-emu keeps device memory in the process), then under
+/// `ulimit -v` of that plus 128 MiB, where the tensor fits and its host copy does not.
+#[test]
+fn a_host_copy_beyond_host_memory_is_an_error() {
+    if let Ok(mode) = std::env::var(HOST_LIMIT_CHILD) {
+        return host_copy_child(&mode);
+    }
+    let _env = EMU_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(b) = nn_cuda::test_backend::<f32>("host_copy_limit") else {
+        return;
+    };
+    if !b.is_emulated() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED host_copy_limit: a GPU's context takes address space of its own; this \
+             needs nn-cuda-emu (this is {})",
+            b.device_name()
+        );
+        return;
+    }
+    let child = |mode: &str, limit_kib: Option<u64>| {
+        let ulimit = limit_kib.map_or(String::new(), |k| format!("ulimit -v {k} && "));
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("{ulimit}exec \"$0\" \"$@\""))
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", "a_host_copy_beyond_host_memory_is_an_error"])
+            .args(["--nocapture", "--test-threads=1"])
+            .env(HOST_LIMIT_CHILD, mode)
+            .output()
+            .expect("bash runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{mode}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let measured = child("measure", None);
+    let vm_kib: u64 = measured
+        .lines()
+        // libtest's `test NAME ... ` may stand before it on the line.
+        .find_map(|l| l.split_once("vm_kib ")?.1.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no vm_kib line in {measured}"));
+    assert!(measured.contains("copied 67108864 values"), "{measured}");
+    let limited = child("limited", Some(vm_kib + 128 * 1024));
+    assert!(
+        limited.contains(
+            "refused: out of host memory: 268435456 bytes for to_host's copy of (8192, 8192)"
+        ),
+        "{limited}"
+    );
+    assert!(limited.contains("small copy [2.0]"), "{limited}");
+}
+
+/// The copy's side: a 256 MiB tensor, the address space it then takes, and its host copy
+/// (`measure`: must succeed; `limited`: must be refused, and a small copy still work).
+fn host_copy_child(mode: &str) {
+    let b = Cuda::<f32>::new(0).unwrap();
+    let t = b.zeros(Shape::new(8192, 8192)).unwrap();
+    let small = b.from_host(&[2.0], Shape::scalar()).unwrap();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let vm = status.lines().find(|l| l.starts_with("VmSize:")).unwrap();
+    println!("vm_kib {}", vm.split_whitespace().nth(1).unwrap());
+    match (mode, b.to_host(&t)) {
+        ("measure", Ok(v)) => println!("copied {} values", v.len()),
+        ("limited", Err(e)) => println!("refused: {e}"),
+        (_, r) => panic!("{mode}: {:?}", r.map(|v| v.len())),
+    }
+    println!("small copy {:?}", b.to_host(&small).unwrap());
 }
