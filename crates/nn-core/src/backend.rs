@@ -416,6 +416,14 @@ pub mod check {
         }
     }
 
+    /// A copy of `data` in a [`host_vec`]: [`Error::HostMemory`] naming `what` where the
+    /// system will not reserve room for it, rather than `to_vec`'s end of the process.
+    pub fn host_copy<T: Clone>(data: &[T], what: impl FnOnce() -> String) -> Result<Vec<T>> {
+        let mut v = host_vec(data.len(), what)?;
+        v.extend_from_slice(data);
+        Ok(v)
+    }
+
     /// Host data of `len` elements must fill `shape` exactly.
     pub fn host_len(len: usize, shape: Shape) -> Result<()> {
         if len != elements("from_host", shape)? {
@@ -425,5 +433,27 @@ pub mod check {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check::{host_copy, host_vec};
+    use crate::Error;
+
+    #[test]
+    fn host_buffers_beyond_what_the_system_reserves_are_errors() {
+        // 2⁶² u64s are 2⁶⁵ bytes: more than any address space.
+        let e = host_vec::<u64>(1 << 62, || "a test's buffer".into()).unwrap_err();
+        assert!(
+            matches!(&e, Error::HostMemory { what, bytes } if what == "a test's buffer" && *bytes == 1 << 65),
+            "{e:?}"
+        );
+        let v = host_vec::<u64>(3, || unreachable!("named only on failure")).unwrap();
+        assert!(v.is_empty() && v.capacity() >= 3);
+        assert_eq!(
+            host_copy(&[1u32, 2, 3], || unreachable!()).unwrap(),
+            [1, 2, 3]
+        );
     }
 }

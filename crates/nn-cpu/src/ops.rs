@@ -194,10 +194,14 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         t.shape
     }
     fn index_from_host(&self, idx: &[u32]) -> Result<CpuIndex> {
-        Ok(CpuIndex(ArcArray1::from(idx.to_vec())))
+        let v = check::host_copy(idx, || format!("a tensor of {} indices", idx.len()))?;
+        Ok(CpuIndex(ArcArray1::from(v)))
     }
     fn index_to_host(&self, idx: &CpuIndex) -> Result<Vec<u32>> {
-        Ok(idx.0.to_vec())
+        let n = idx.0.len();
+        let mut v = check::host_vec(n, || format!("index_to_host's copy of {n} indices"))?;
+        v.extend(idx.0.iter().copied());
+        Ok(v)
     }
     fn index_len(&self, idx: &CpuIndex) -> usize {
         idx.0.len()

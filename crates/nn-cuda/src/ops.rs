@@ -329,14 +329,13 @@ impl<E: CudaFloat> Backend for Cuda<E> {
     fn index_from_host(&self, idx: &[u32]) -> Result<CudaIndex> {
         let buf = self.upload(idx)?;
         let bound = idx.iter().max().map_or(0, |&m| m + 1);
-        Ok(self.index(buf, idx.len(), Some(idx.to_vec()), bound))
+        let host = check::host_copy(idx, || format!("a host copy of {} indices", idx.len()))?;
+        Ok(self.index(buf, idx.len(), Some(host), bound))
     }
     fn index_to_host(&self, idx: &CudaIndex) -> Result<Vec<u32>> {
         let what = || format!("index_to_host's copy of {} indices", idx.len);
         if let Some(h) = &idx.host {
-            let mut v = check::host_vec(h.len(), what)?;
-            v.extend_from_slice(h);
-            return Ok(v);
+            return check::host_copy(h, what);
         }
         if idx.len == 0 {
             return Ok(Vec::new());
