@@ -41,7 +41,7 @@ fn build_emulator() -> String {
         .into_owned()
 }
 
-/// The CUDA tests (conformance, CPU/GPU parity, launch count, error paths) and the `train`
+/// The CUDA tests (conformance, CPU/GPU parity, launch count, error paths, memory pool) and the `train`
 /// example on nn-cuda-emu; the conformance suite also on the CUDA 12.8 bindings.
 pub fn cuda_emu() {
     if !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
@@ -72,6 +72,8 @@ pub fn cuda_emu() {
             "emu_limits",
             "--test",
             "driver_version",
+            "--test",
+            "memory_pool",
             "--",
             "--nocapture",
         ],

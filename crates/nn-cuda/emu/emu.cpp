@@ -122,6 +122,22 @@ bool over_limit(size_t bytes) {
     return limit && live_bytes + bytes > std::strtoull(limit, nullptr, 10);
 }
 
+// The stream-ordered pool's accounting, not its caching (every buffer is still its own
+// mapping): as the driver's pool, its reserved memory grows with the memory in use and, at a
+// synchronisation, falls to the release threshold (0 by default) or to what is in use,
+// whichever is more; cuMemPoolTrimTo lowers it likewise to the bytes it is told to keep.
+size_t pool_reserved = 0;
+unsigned long long pool_threshold = 0;
+int the_pool;  // what the pool handle points to
+
+void pool_grow() {
+    if (live_bytes > pool_reserved) pool_reserved = live_bytes;
+}
+void pool_release(unsigned long long keep) {
+    size_t kept = pool_reserved < keep ? pool_reserved : static_cast<size_t>(keep);
+    pool_reserved = kept > live_bytes ? kept : live_bytes;
+}
+
 void* device_alloc(size_t bytes) {
     size_t want = bytes ? bytes : 1;
     size_t data_pages = (want + PAGE - 1) / PAGE;
@@ -140,6 +156,7 @@ void* device_alloc(size_t bytes) {
     live_bytes += bytes;
     alloc_count += 1;
     if (live_bytes > peak_bytes) peak_bytes = live_bytes;
+    pool_grow();
     return p;
 }
 
@@ -453,10 +470,46 @@ CUresult cuCtxSetCurrent(CUcontext c) {
 }
 CUresult cuCtxSynchronize() {
     NEED_CONTEXT;
+    LOCKED;
+    pool_release(pool_threshold);
     return CUDA_SUCCESS;
 }
 CUresult cuStreamSynchronize(CUstream) {
     NEED_CONTEXT;
+    LOCKED;
+    pool_release(pool_threshold);
+    return CUDA_SUCCESS;
+}
+
+// The pool: attributes 4 (release threshold), 5 (reserved bytes) and 7 (bytes in use), all
+// 64-bit; the others are not emulated.
+CUresult cuDeviceGetMemPool(void** pool, CUdevice) {
+    *pool = &the_pool;
+    return CUDA_SUCCESS;
+}
+CUresult cuDeviceGetDefaultMemPool(void** pool, CUdevice d) { return cuDeviceGetMemPool(pool, d); }
+CUresult cuMemPoolSetAttribute(void* pool, int attr, void* value) {
+    LOCKED;
+    if (pool != &the_pool || attr != 4) return CUDA_ERROR_INVALID_VALUE;
+    pool_threshold = *static_cast<unsigned long long*>(value);
+    return CUDA_SUCCESS;
+}
+CUresult cuMemPoolGetAttribute(void* pool, int attr, void* value) {
+    LOCKED;
+    auto* v = static_cast<unsigned long long*>(value);
+    if (pool != &the_pool) return CUDA_ERROR_INVALID_VALUE;
+    switch (attr) {
+        case 4: *v = pool_threshold; break;
+        case 5: *v = pool_reserved; break;
+        case 7: *v = live_bytes; break;
+        default: return CUDA_ERROR_INVALID_VALUE;
+    }
+    return CUDA_SUCCESS;
+}
+CUresult cuMemPoolTrimTo(void* pool, size_t keep) {
+    LOCKED;
+    if (pool != &the_pool) return CUDA_ERROR_INVALID_VALUE;
+    pool_release(keep);
     return CUDA_SUCCESS;
 }
 

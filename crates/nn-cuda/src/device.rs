@@ -314,6 +314,7 @@ impl Device {
         let ctx = CudaContext::new(ordinal).map_err(dev_err("creating the CUDA context"))?;
         // SAFETY: one stream per device, so cross-stream event tracking is not needed.
         unsafe { ctx.disable_event_tracking() };
+        crate::memory::keep_freed_memory(&ctx)?;
         let stream = ctx.default_stream();
         let blas = CudaBlas::new(stream.clone())
             .map_err(|e| Error::Device(format!("creating the cuBLAS handle: {e:?}")))?;

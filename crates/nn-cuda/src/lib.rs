@@ -11,7 +11,8 @@
 //!
 //! Tensors stay on the device; the only host round trips are the explicit `to_host` calls.
 //! One stream per device, with cudarc's per-buffer event tracking off (it only matters with
-//! several streams); allocations use the driver's stream-ordered pool.
+//! several streams); allocations use the driver's stream-ordered pool, which keeps freed memory
+//! for reuse ([`Cuda::memory_stats`], [`Cuda::release_cached_memory`]).
 //!
 //! ```no_run
 //! use nn_core::{Backend, Shape};
@@ -25,10 +26,12 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod device;
+mod memory;
 mod ops;
 
 pub use device::{
     available, compile_kernels, compile_kernels_cubin, kernel_names, test_backend, Cuda, CudaFloat,
     CudaIndex, CudaTensor, EMULATOR_NAME,
 };
+pub use memory::MemoryStats;
 pub use nn_core::Error;
