@@ -41,8 +41,8 @@ fn build_emulator() -> String {
         .into_owned()
 }
 
-/// The CUDA tests (conformance, CPU/GPU parity, launch count, error paths, memory pool) and the `train`
-/// example on nn-cuda-emu; the conformance suite also on the CUDA 12.8 bindings.
+/// The CUDA tests (conformance, CPU/GPU parity, launch count, error paths, memory pool) and
+/// the `train` example on nn-cuda-emu; the conformance suite also on the CUDA 12.8 bindings.
 pub fn cuda_emu() {
     if !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
         eprintln!("SKIPPED cuda-emu: nn-cuda-emu builds on x86-64 Linux only");
