@@ -79,6 +79,13 @@ fn main() -> Result<()> {
             flop / tg / 1e9,
             gpu.device_name()
         );
+        if let Ok(m) = gpu.memory_stats() {
+            say!(
+                "cuda memory: {:.1} MiB allocated, {:.1} MiB held by the pool",
+                m.allocated as f64 / 1048576.0,
+                m.reserved as f64 / 1048576.0
+            );
+        }
         let worst = rc
             .iter()
             .zip(&rg)

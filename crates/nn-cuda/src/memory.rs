@@ -8,6 +8,9 @@
 //! for reuse, as PyTorch's caching allocator keeps it; [`Cuda::release_cached_memory`] hands
 //! it back on request. (rapidsai/rmm and NVIDIA's cuda-python raise it likewise; kornia-rs,
 //! also on cudarc, measured a per-frame `op(); sync()` loop go from 8.47 to 1.31 ms with it.)
+//!
+//! `NN_CUDA_NO_MEMORY_CACHING=1` (as PyTorch's `PYTORCH_NO_CUDA_MEMORY_CACHING`) leaves the
+//! driver's default, to measure the difference or to share a GPU tightly with other processes.
 
 use crate::device::{dev_err, Cuda, CudaFloat};
 use cudarc::driver::sys::{CUdevice, CUmemPool_attribute, CUmemoryPool};
@@ -34,7 +37,8 @@ fn pool(device: CUdevice) -> Result<CUmemoryPool> {
 /// cached across synchronisations (see the module's documentation). Nothing to do where
 /// cudarc allocates without a pool (`cuMemAlloc`, on devices without one).
 pub(crate) fn keep_freed_memory(ctx: &CudaContext) -> Result<()> {
-    if !ctx.has_async_alloc() {
+    let opted_out = std::env::var_os("NN_CUDA_NO_MEMORY_CACHING").is_some_and(|v| v != "0");
+    if opted_out || !ctx.has_async_alloc() {
         return Ok(());
     }
     let pool = pool(ctx.cu_device())?;

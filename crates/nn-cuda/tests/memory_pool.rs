@@ -42,3 +42,38 @@ fn freed_memory_stays_cached_until_released() {
     let again = b.zeros(Shape::new(4096, 4096)).unwrap();
     assert_eq!(b.scalar(&b.sum_squares(&again).unwrap()).unwrap(), 0.0);
 }
+
+/// `NN_CUDA_NO_MEMORY_CACHING=1` leaves the driver's default pool, which gives freed memory
+/// back at a synchronisation. Run in a copy of this binary started with it set, as the device
+/// is opened once per process.
+#[test]
+fn without_caching_freed_memory_goes_back_at_a_synchronisation() {
+    const VAR: &str = "NN_CUDA_NO_MEMORY_CACHING";
+    if std::env::var_os(VAR).is_none() {
+        if nn_cuda::test_backend::<f32>("memory_pool_opt_out").is_none() {
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "without_caching_freed_memory_goes_back_at_a_synchronisation",
+            ])
+            .args(["--nocapture", "--test-threads=1"])
+            .env(VAR, "1")
+            .output()
+            .expect("the test binary runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("released at the synchronisation"),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    let b = nn_cuda::Cuda::<f32>::new(0).unwrap();
+    drop(b.zeros(Shape::new(4096, 4096)).unwrap());
+    b.synchronize().unwrap();
+    let m = b.memory_stats().unwrap();
+    assert!(m.reserved < 64 * MIB, "{m:?}");
+    println!("released at the synchronisation: {m:?}");
+}
