@@ -84,6 +84,18 @@ impl<E: CudaFloat> Cuda<E> {
     /// processes or libraries (PyTorch's `torch.cuda.empty_cache()`), after waiting for the
     /// work queued so far, whose frees then count. Live tensors are untouched; later
     /// allocations grow the pool again.
+    ///
+    /// ```no_run
+    /// use nn_core::{Backend, Shape};
+    /// let gpu = nn_cuda::Cuda::<f32>::new(0)?;
+    /// drop(gpu.zeros(Shape::new(4096, 4096))?); // 64 MiB, freed into the pool
+    /// gpu.synchronize()?;
+    /// let cached = gpu.memory_stats()?;
+    /// assert!(cached.reserved - cached.allocated >= 64 << 20); // kept for the next tensor
+    /// gpu.release_cached_memory()?;
+    /// println!("{:?}", gpu.memory_stats()?); // the 64 MiB went back to the driver
+    /// # Ok::<(), nn_core::Error>(())
+    /// ```
     pub fn release_cached_memory(&self) -> Result<()> {
         let ctx = self.dev.stream.context();
         if !ctx.has_async_alloc() {
