@@ -1,14 +1,20 @@
 //! The device's memory pool keeps freed memory across synchronisations, and gives it back on
-//! request. A binary of its own, so that no other test allocates while the counters are read.
+//! request. A binary of its own, its tests one at a time, so that nothing else allocates
+//! while the counters are read.
 use nn_core::{Backend, Shape};
+use std::sync::Mutex;
 
 const MIB: u64 = 1 << 20;
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 #[test]
 fn freed_memory_stays_cached_until_released() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(b) = nn_cuda::test_backend::<f32>("memory_pool") else {
         return;
     };
+    // Made first, so that it lies outside the 64 MiB the test frees and releases.
+    let one = b.from_host(&[1.0], Shape::scalar()).unwrap();
     b.release_cached_memory().unwrap();
     let start = b.memory_stats().unwrap();
     assert!(start.reserved >= start.allocated, "{start:?}");
@@ -17,7 +23,6 @@ fn freed_memory_stays_cached_until_released() {
     let live = b.memory_stats().unwrap();
     assert!(live.allocated >= start.allocated + 64 * MIB, "{live:?}");
     drop(t);
-    let one = b.from_host(&[1.0], Shape::scalar()).unwrap();
     // As `gpu_matmul` and the matmul bench wait for each product: the driver's default pool
     // would give the freed 64 MiB back to the OS here, to be mapped again by the next one.
     b.synchronize().unwrap();
@@ -49,6 +54,7 @@ fn freed_memory_stays_cached_until_released() {
 #[test]
 fn without_caching_freed_memory_goes_back_at_a_synchronisation() {
     const VAR: &str = "NN_CUDA_NO_MEMORY_CACHING";
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if std::env::var_os(VAR).is_none() {
         if nn_cuda::test_backend::<f32>("memory_pool_opt_out").is_none() {
             return;
