@@ -41,14 +41,17 @@ fn build_emulator() -> String {
         .into_owned()
 }
 
-/// The CUDA tests (conformance, CPU/GPU parity, launch count, error paths, memory pool) and
-/// the `train` example on nn-cuda-emu; the conformance suite also on the CUDA 12.8 bindings.
+/// The CUDA tests (conformance, CPU/GPU parity, launch count, error paths, memory pool, kernel
+/// cache) and the `train` example on nn-cuda-emu; the conformance suite also on the CUDA 12.8
+/// bindings.
 pub fn cuda_emu() {
     if !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
         eprintln!("SKIPPED cuda-emu: nn-cuda-emu builds on x86-64 Linux only");
         return;
     }
     let dir = build_emulator();
+    // The emulator's stand-in "machine code" is cached apart from the user's kernel cache.
+    let cache = format!("{dir}/kernel-cache");
     let path = match std::env::var("LD_LIBRARY_PATH") {
         Ok(p) if !p.is_empty() => format!("{dir}:{p}"),
         _ => dir,
@@ -57,6 +60,7 @@ pub fn cuda_emu() {
         ("LD_LIBRARY_PATH", path.as_str()),
         ("NN_REQUIRE_EMU", "1"),
         ("NN_CUDA_EMU_REPORT", "1"),
+        ("NN_CUDA_CACHE_DIR", cache.as_str()),
     ];
     must(
         &[
@@ -74,6 +78,8 @@ pub fn cuda_emu() {
             "driver_version",
             "--test",
             "memory_pool",
+            "--test",
+            "kernel_cache",
             "--",
             "--nocapture",
         ],

@@ -20,7 +20,9 @@ export LD_LIBRARY_PATH="${libs}:${LD_LIBRARY_PATH:-}:/usr/local/nvidia/lib64:/us
 # A dry run on nn-cuda-emu (`NN_BUNDLE_EMU=DIR`, the directory `cargo xtask cuda-emu` builds):
 # the same steps at sizes a CPU emulation finishes, to check this script before a GPU runs it.
 if [ -n "${NN_BUNDLE_EMU:-}" ]; then
-  export LD_LIBRARY_PATH="${NN_BUNDLE_EMU}:${LD_LIBRARY_PATH}" NN_REQUIRE_EMU=1
+  # The emulator's stand-in "machine code" is cached apart from the user's kernel cache.
+  export LD_LIBRARY_PATH="${NN_BUNDLE_EMU}:${LD_LIBRARY_PATH}" NN_REQUIRE_EMU=1 \
+    NN_CUDA_CACHE_DIR="${NN_BUNDLE_EMU}/kernel-cache"
   n=256; bench_filter='cuda(_f32|/(10|64|256))$'; mlp_runs=(--runs 1 --iters 2)
 else
   export NN_REQUIRE_GPU=1

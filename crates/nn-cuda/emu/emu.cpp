@@ -580,7 +580,9 @@ CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) { return cu
 
 CUresult cuModuleLoadData(CUmodule* m, const void* image) {
     NEED_CONTEXT;
-    if (!image) return CUDA_ERROR_INVALID_IMAGE;
+    // Only what this library's NVRTC made, as a driver refuses code that is not for it.
+    const char marker[] = "// nn-cuda-emu";
+    if (!image || std::memcmp(image, marker, sizeof marker - 1) != 0) return CUDA_ERROR_INVALID_IMAGE;
     *m = &the_module;
     return CUDA_SUCCESS;
 }

@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The kernels' source, compiled at run time by NVRTC.
-const KERNELS: &str = include_str!("kernels.cu");
+pub(crate) const KERNELS: &str = include_str!("kernels.cu");
 
 /// Kernels instantiated per element type (`NAME_f32`, `NAME_f64`).
 const TYPED_KERNELS: &[&str] = &[
@@ -222,6 +222,17 @@ fn nvrtc_present() -> Result<()> {
     Err(not_found(&format!("NVRTC ({})", LIBS.nvrtc)))
 }
 
+/// The NVRTC library's version, `(major, minor)`.
+pub(crate) fn nvrtc_version() -> Result<(i32, i32)> {
+    nvrtc_present()?;
+    let (mut major, mut minor) = (0, 0);
+    // SAFETY: writes two ints.
+    unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) }
+        .result()
+        .map_err(|e| Error::Device(format!("NVRTC version: {e}")))?;
+    Ok((major, minor))
+}
+
 /// Compiles `kernels.cu` with NVRTC for compute capability `major.minor` (no GPU needed, only
 /// the NVRTC library). Errors carry NVRTC's log.
 pub fn compile_kernels(major: i32, minor: i32) -> Result<cudarc::nvrtc::Ptx> {
@@ -245,24 +256,32 @@ pub fn compile_kernels(major: i32, minor: i32) -> Result<cudarc::nvrtc::Ptx> {
 /// `major.minor`: what the device loads without the driver's PTX compiler, so that an NVRTC
 /// newer than the driver still works (CUDA's minor-version compatibility covers machine code,
 /// not PTX). Needs only the NVRTC library; errors carry NVRTC's log.
+///
+/// [`Cuda::new`] takes it from [`cached_kernels_cubin`](crate::cached_kernels_cubin), which
+/// keeps it on disk for the next process.
 pub fn compile_kernels_cubin(major: i32, minor: i32) -> Result<Vec<u8>> {
+    compile_kernels_cubin_with(&[format!("--gpu-architecture=sm_{major}{minor}")])
+}
+
+/// [`compile_kernels_cubin`] with NVRTC options `opts` (which name the target).
+pub(crate) fn compile_kernels_cubin_with(opts: &[String]) -> Result<Vec<u8>> {
     use cudarc::nvrtc::{result, sys};
     use std::ffi::{CStr, CString};
     nvrtc_present()?;
     let nvrtc = |what: &str, e: result::NvrtcError| Error::Device(format!("NVRTC {what}: {e}"));
     let src = CString::new(KERNELS).expect("kernels.cu has no NUL");
     let prog = result::create_program(&src, None).map_err(|e| nvrtc("create", e))?;
-    let opts = [format!("--gpu-architecture=sm_{major}{minor}")];
     // SAFETY: `prog` is a live program until `destroy_program` below; the buffers passed to
     // NVRTC have the sizes it reported.
     let out = unsafe {
-        match result::compile_program(prog, &opts) {
+        match result::compile_program(prog, opts) {
             Err(e) => {
                 let log = result::get_program_log(prog)
                     .map(|l| CStr::from_ptr(l.as_ptr()).to_string_lossy().into_owned())
                     .unwrap_or_default();
                 Err(Error::Device(format!(
-                    "NVRTC could not compile kernels.cu for sm_{major}{minor} ({e}):\n{log}"
+                    "NVRTC could not compile kernels.cu ({}; {e}):\n{log}",
+                    opts.join(" ")
                 )))
             }
             Ok(()) => {
@@ -323,10 +342,19 @@ impl Device {
             .map_err(dev_err("reading the compute capability"))?;
         // Machine code for this GPU first; PTX for the driver to compile when NVRTC cannot
         // build machine code for it (an NVRTC older than the GPU).
-        let module = compile_kernels_cubin(major, minor)
-            .and_then(|bin| {
-                ctx.load_module(cudarc::nvrtc::Ptx::from_binary(bin))
-                    .map_err(dev_err("loading the kernels' machine code"))
+        use crate::kernel_cache::{self as cache, KernelOrigin};
+        let load = |bin| {
+            ctx.load_module(cudarc::nvrtc::Ptx::from_binary(bin))
+                .map_err(dev_err("loading the kernels' machine code"))
+        };
+        let dir = cache::kernel_cache_dir();
+        let module = cache::cached_kernels_cubin(major, minor, dir.as_deref())
+            .and_then(|(bin, origin)| match load(bin) {
+                // A cached entry the driver refuses is compiled again, and replaced.
+                Err(_) if origin == KernelOrigin::Cache => {
+                    load(cache::recompile(major, minor, dir.as_deref())?)
+                }
+                loaded => loaded,
             })
             .or_else(|first| {
                 compile_kernels(major, minor)

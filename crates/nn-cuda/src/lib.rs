@@ -3,11 +3,12 @@
 //! Matrix products go through cuBLAS (row-major data through the column-major API by swapping
 //! the operands, no transposing copies); every other op is a CUDA C kernel from `kernels.cu`,
 //! compiled at run time by NVRTC to machine code for the device's compute capability (or to
-//! PTX for the driver to compile, when NVRTC does not know the GPU), once per device and
-//! cached. Machine code needs no PTX compiler in the driver, so an NVRTC newer than the driver
-//! works. The CUDA libraries are loaded when a backend is first made, so this crate builds and
-//! its tests run on machines without CUDA: [`Cuda::new`] then returns an [`Error::Device`]
-//! naming what was not found.
+//! PTX for the driver to compile, when NVRTC does not know the GPU), once per device, and kept
+//! on disk for later processes ([`kernel_cache_dir`]; `NN_CUDA_CACHE_DIR` moves it, set empty
+//! turns it off). Machine code needs no PTX compiler in the driver, so an NVRTC newer than the
+//! driver works. The CUDA libraries are loaded when a backend is first made, so this crate
+//! builds and its tests run on machines without CUDA: [`Cuda::new`] then returns an
+//! [`Error::Device`] naming what was not found.
 //!
 //! Tensors stay on the device; the only host round trips are the explicit `to_host` calls.
 //! One stream per device, with cudarc's per-buffer event tracking off (it only matters with
@@ -26,6 +27,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod device;
+mod kernel_cache;
 mod memory;
 mod ops;
 
@@ -33,5 +35,6 @@ pub use device::{
     available, compile_kernels, compile_kernels_cubin, kernel_names, test_backend, Cuda, CudaFloat,
     CudaIndex, CudaTensor, EMULATOR_NAME,
 };
+pub use kernel_cache::{cached_kernels_cubin, kernel_cache_dir, KernelOrigin};
 pub use memory::MemoryStats;
 pub use nn_core::Error;

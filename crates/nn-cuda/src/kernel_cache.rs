@@ -1,0 +1,143 @@
+//! Compiled kernels kept on disk, so that a process after the first loads them instead of
+//! running NVRTC again (0.77–0.86 s for `kernels.cu` to sm_90 machine code on the 2-core
+//! development VM, in every process that opens a device), as CuPy keeps `~/.cupy/kernel_cache`.
+//!
+//! An entry is used only when it was made from the same `kernels.cu`, with the same NVRTC
+//! version and options, by the same nn-cuda version: the file holds all of that and it is
+//! compared in full, with a checksum of the machine code. Anything else (an entry of another
+//! version, a truncated or damaged file) is compiled again and replaced. Entries are written
+//! to a temporary file and renamed into place, so that a crash or a second process writing at
+//! the same moment never leaves half an entry.
+
+use crate::device::compile_kernels_cubin_with;
+use nn_core::Result;
+use std::hash::{Hash, Hasher};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Where [`cached_kernels_cubin`]'s machine code came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelOrigin {
+    /// Read from the cache: NVRTC did not run.
+    Cache,
+    /// Compiled by NVRTC in this call (and stored in the cache where there is one).
+    Compiled,
+}
+
+/// The start of every entry; the number changes when the layout does.
+const MAGIC: &[u8] = b"nn-cuda kernel cache 1\n";
+/// Entries larger than this are not read (the sm_90 machine code is about 250 KiB).
+const MAX_ENTRY: u64 = 64 << 20;
+
+/// The folder [`crate::Cuda::new`] keeps compiled kernels in: `NN_CUDA_CACHE_DIR` when it is
+/// set (set but empty: no cache), else `nn-cuda` in the user's cache folder (`$XDG_CACHE_HOME`
+/// or `~/.cache` on Linux, `%LOCALAPPDATA%` on Windows); `None` when there is none.
+pub fn kernel_cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("NN_CUDA_CACHE_DIR") {
+        Some(dir) if dir.is_empty() => None,
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => dirs::cache_dir().map(|d| d.join("nn-cuda")),
+    }
+}
+
+/// `kernels.cu` as machine code for compute capability `major.minor`: from the cache in `dir`
+/// when it holds an entry made the same way, else compiled by NVRTC and stored there. A cache
+/// that cannot be read or written costs only the compile; `dir: None` always compiles. Errors
+/// are NVRTC's (missing library, failed compile, with its log).
+pub fn cached_kernels_cubin(
+    major: i32,
+    minor: i32,
+    dir: Option<&Path>,
+) -> Result<(Vec<u8>, KernelOrigin)> {
+    let options = [format!("--gpu-architecture=sm_{major}{minor}")];
+    let Some(dir) = dir else {
+        return Ok((
+            compile_kernels_cubin_with(&options)?,
+            KernelOrigin::Compiled,
+        ));
+    };
+    let (path, key) = entry_for(major, minor, &options, dir)?;
+    if let Some(bin) = read_entry(&path, key.as_bytes()) {
+        return Ok((bin, KernelOrigin::Cache));
+    }
+    let bin = compile_kernels_cubin_with(&options)?;
+    // Not an error: the next process compiles again.
+    let _ = write_entry(dir, &path, key.as_bytes(), &bin);
+    Ok((bin, KernelOrigin::Compiled))
+}
+
+/// Compiles the kernels for `major.minor` and replaces the cache's entry for them: for an entry
+/// that was whole but that the driver refused (one made by another NVRTC library reporting the
+/// same version, say), so that the next process does not read it again.
+pub(crate) fn recompile(major: i32, minor: i32, dir: Option<&Path>) -> Result<Vec<u8>> {
+    let options = [format!("--gpu-architecture=sm_{major}{minor}")];
+    let bin = compile_kernels_cubin_with(&options)?;
+    if let Some(dir) = dir {
+        let (path, key) = entry_for(major, minor, &options, dir)?;
+        let _ = write_entry(dir, &path, key.as_bytes(), &bin);
+    }
+    Ok(bin)
+}
+
+/// The path of the entry for `major.minor` compiled with `options`, and what it must have been
+/// made from.
+fn entry_for(major: i32, minor: i32, options: &[String], dir: &Path) -> Result<(PathBuf, String)> {
+    let (nvrtc_major, nvrtc_minor) = crate::device::nvrtc_version()?;
+    let key = format!(
+        "nn-cuda {}\nnvrtc {nvrtc_major}.{nvrtc_minor}\noptions {}\n{}",
+        env!("CARGO_PKG_VERSION"),
+        options.join(" "),
+        crate::device::KERNELS
+    );
+    let name = format!(
+        "kernels-sm_{major}{minor}-{:016x}.bin",
+        checksum(key.as_bytes())
+    );
+    Ok((dir.join(name), key))
+}
+
+/// A checksum of `bytes` (std's SipHash: a Rust release that changes it only makes entries
+/// written before it miss).
+fn checksum(bytes: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+/// The machine code of the entry at `path` when it is whole and was made for `key`.
+fn read_entry(path: &Path, key: &[u8]) -> Option<Vec<u8>> {
+    if std::fs::metadata(path).ok()?.len() > MAX_ENTRY {
+        return None;
+    }
+    let file = std::fs::read(path).ok()?;
+    let rest = file.strip_prefix(MAGIC)?;
+    let (stored_key, rest) = take_sized(rest)?;
+    if stored_key != key || rest.len() < 8 {
+        return None;
+    }
+    let (sum, rest) = rest.split_at(8);
+    let (bin, rest) = take_sized(rest)?;
+    let whole = rest.is_empty() && u64::from_le_bytes(sum.try_into().ok()?) == checksum(bin);
+    whole.then(|| bin.to_vec())
+}
+
+/// A length-prefixed (u64, little-endian) run of bytes, and what follows it.
+fn take_sized(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = bytes.split_at_checked(8)?;
+    let len = usize::try_from(u64::from_le_bytes(len.try_into().ok()?)).ok()?;
+    rest.split_at_checked(len)
+}
+
+/// Stores `bin` for `key` at `path`, in `dir`: a temporary file renamed into place.
+fn write_entry(dir: &Path, path: &Path, key: &[u8], bin: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(MAGIC)?;
+    tmp.write_all(&(key.len() as u64).to_le_bytes())?;
+    tmp.write_all(key)?;
+    tmp.write_all(&checksum(bin).to_le_bytes())?;
+    tmp.write_all(&(bin.len() as u64).to_le_bytes())?;
+    tmp.write_all(bin)?;
+    tmp.persist(path)?;
+    Ok(())
+}
