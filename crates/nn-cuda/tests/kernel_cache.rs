@@ -168,7 +168,8 @@ fn an_entry_the_driver_refuses_is_replaced() {
         .path();
     let whole = std::fs::read(&path).unwrap();
     let head = &whole[..whole.len() - good.len() - 16];
-    let forged = b"// not machine code for this GPU\n".to_vec();
+    // A broken ELF header: neither machine code nor PTX to a driver.
+    let forged = b"\x7fELF, but not machine code for this GPU".to_vec();
     let sum = {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
