@@ -3,6 +3,8 @@
 //! (`NN_CUDA_EMU_DEVICES`), and whose device memory counts against the process's address
 //! space (`ulimit -v`). Without a device they skip; on a GPU, so do the memory tests, and the
 //! second-device test runs where there are two GPUs.
+mod common;
+
 use nn_core::{Backend, NumpyRng, Shape};
 use nn_cuda::Cuda;
 use std::io::Write as _;
@@ -155,23 +157,8 @@ fn a_host_copy_beyond_host_memory_is_an_error() {
         return;
     }
     let child = |mode: &str, limit_kib: Option<u64>| {
-        let ulimit = limit_kib.map_or(String::new(), |k| format!("ulimit -v {k} && "));
-        let out = std::process::Command::new("bash")
-            .arg("-c")
-            .arg(format!("{ulimit}exec \"$0\" \"$@\""))
-            .arg(std::env::current_exe().unwrap())
-            .args(["--exact", "a_host_copy_beyond_host_memory_is_an_error"])
-            .args(["--nocapture", "--test-threads=1"])
-            .env(HOST_LIMIT_CHILD, mode)
-            .output()
-            .expect("bash runs");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{mode}: {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text
+        let test = "a_host_copy_beyond_host_memory_is_an_error";
+        common::rerun_alone(test, &[(HOST_LIMIT_CHILD, mode)], limit_kib)
     };
     let measured = child("measure", None);
     let vm_kib: u64 = measured

@@ -1,6 +1,8 @@
 //! The on-disk cache of compiled kernels: a second compile reads the first one's entry, and a
 //! damaged, foreign or unwritable cache costs only a compile. Needs only the NVRTC library (the
 //! pip package nvidia-cuda-nvrtc, or nn-cuda-emu's stand-in), not a GPU; skipped without it.
+mod common;
+
 use nn_cuda::{cached_kernels_cubin, KernelOrigin};
 use std::path::Path;
 
@@ -185,19 +187,10 @@ fn an_entry_the_driver_refuses_is_replaced() {
         "the forged entry is whole"
     );
 
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "an_entry_the_driver_refuses_is_replaced"])
-        .args(["--nocapture", "--test-threads=1"])
-        .env(REFUSED_CHILD, "1")
-        .env("NN_CUDA_CACHE_DIR", dir.path())
-        .output()
-        .expect("the test binary runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("opened: [0.95257"),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let cache = dir.path().to_str().expect("a UTF-8 temporary path");
+    let env = [(REFUSED_CHILD, "1"), ("NN_CUDA_CACHE_DIR", cache)];
+    let text = common::rerun_alone("an_entry_the_driver_refuses_is_replaced", &env, None);
+    assert!(text.contains("opened: [0.95257"), "{text}");
     assert_eq!(
         cached_kernels_cubin(major, minor, Some(dir.path())).unwrap(),
         (good, KernelOrigin::Cache),

@@ -1,6 +1,8 @@
 //! The device's memory pool keeps freed memory across synchronisations, and gives it back on
 //! request. A binary of its own, its tests one at a time, so that nothing else allocates
 //! while the counters are read.
+mod common;
+
 use nn_core::{Backend, Shape};
 use std::sync::Mutex;
 
@@ -59,21 +61,9 @@ fn without_caching_freed_memory_goes_back_at_a_synchronisation() {
         if nn_cuda::test_backend::<f32>("memory_pool_opt_out").is_none() {
             return;
         }
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "without_caching_freed_memory_goes_back_at_a_synchronisation",
-            ])
-            .args(["--nocapture", "--test-threads=1"])
-            .env(VAR, "1")
-            .output()
-            .expect("the test binary runs");
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && text.contains("released at the synchronisation"),
-            "{text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let test = "without_caching_freed_memory_goes_back_at_a_synchronisation";
+        let text = common::rerun_alone(test, &[(VAR, "1")], None);
+        assert!(text.contains("released at the synchronisation"), "{text}");
         return;
     }
     let b = nn_cuda::Cuda::<f32>::new(0).unwrap();
