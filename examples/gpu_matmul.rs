@@ -71,7 +71,13 @@ fn main() -> Result<()> {
     );
     #[cfg(feature = "cuda")]
     {
+        let opening = Instant::now();
         let gpu = nn::cuda::Cuda::<f32>::new(0)?;
+        say!(
+            "cuda: device opened in {:.3} s (context, cuBLAS, kernels compiled or read from the \
+             cache)",
+            opening.elapsed().as_secs_f64()
+        );
         let (tg, rg) = time_matmul(&gpu, &x, n, cli.reps)?;
         say!(
             "cuda: {n}x{n} · {n}x{n} in {:.3} ms, {:.1} GFLOP/s ({})",

@@ -48,6 +48,8 @@ steps() {
   # The same with the driver's default pool, which hands freed memory back at each
   # synchronisation: what keeping it cached is worth.
   step 60 env NN_CUDA_NO_MEMORY_CACHING=1 ./examples/gpu_matmul --n "$n" || status=1
+  # Opening the device with the kernels compiled by NVRTC, not read from the cache.
+  step 60 env NN_CUDA_CACHE_DIR= ./examples/gpu_matmul --n 64 --reps 1 || status=1
   for b in cuda cpu; do
     for d in f32 f64; do step 60 ./examples/spiral_timing --backend "$b" --dtype "$d" --runs 20 --iters 1000 || status=1; done
   done
@@ -68,7 +70,7 @@ steps() {
 steps 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 echo "== summary (the whole output: $log)"
-grep -E '^(== |!! |\| )|^lib(cuda|cublas|nvrtc): |test result|FAILED|panicked|SKIPPED|GFLOP/s|per iteration|launches|largest relative|accuracy|^parity |^cuda memory: |^(torch|cupy|gpu_peers)|, [0-9]+ MiB$' "$log"
+grep -E '^(== |!! |\| )|^lib(cuda|cublas|nvrtc): |test result|FAILED|panicked|SKIPPED|GFLOP/s|per iteration|launches|largest relative|accuracy|^parity |^cuda memory: |^cuda: device opened |^(torch|cupy|gpu_peers)|, [0-9]+ MiB$' "$log"
 # Criterion's estimates; a long bench name stands on the line before its `time:`.
 awk '/^ +time: +\[/ { print prev } /(time|thrpt): +\[/ { print } { prev = $0 }' "$log"
 echo "== run.sh: status $status"
