@@ -444,7 +444,9 @@ CUresult cuDeviceGetAttribute(int* v, int attr, CUdevice) {
     switch (attr) {
         case 75: *v = 9; break;     // compute capability major (as an H100/H200)
         case 76: *v = 0; break;     // minor
-        case 115: *v = 1; break;    // memory pools supported: cuMemAllocAsync
+        // Memory pools (cuMemAllocAsync) are supported, unless NN_CUDA_EMU_NO_POOLS is set: a
+        // device without them, which cudarc gives cuMemAlloc and cuMemFree.
+        case 115: *v = std::getenv("NN_CUDA_EMU_NO_POOLS") ? 0 : 1; break;
         case 1: *v = 1024; break;   // max threads per block
         case 16: *v = 132; break;   // multiprocessors
         default: *v = 0;

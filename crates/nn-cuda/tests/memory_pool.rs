@@ -73,3 +73,37 @@ fn without_caching_freed_memory_goes_back_at_a_synchronisation() {
     assert!(m.reserved < 64 * MIB, "{m:?}");
     println!("released at the synchronisation: {m:?}");
 }
+
+/// On a device without a stream-ordered pool (cudarc then allocates with `cuMemAlloc`),
+/// `memory_stats` says so, releasing is a no-op, and tensors work. nn-cuda-emu plays such a
+/// device (`NN_CUDA_EMU_NO_POOLS`) in a copy of this binary; on a GPU it skips.
+#[test]
+fn a_device_without_a_pool_works_and_says_so() {
+    const VAR: &str = "NN_CUDA_EMU_NO_POOLS";
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if std::env::var_os(VAR).is_none() {
+        let Some(b) = nn_cuda::test_backend::<f32>("memory_pool_none") else {
+            return;
+        };
+        if !b.is_emulated() {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED memory_pool_none: needs nn-cuda-emu to play a device without a pool"
+            );
+            return;
+        }
+        let test = "a_device_without_a_pool_works_and_says_so";
+        let text = common::rerun_alone(test, &[(VAR, "1")], None);
+        assert!(text.contains("without a pool: [1.0, 4.0]"), "{text}");
+        return;
+    }
+    let b = nn_cuda::Cuda::<f32>::new(0).unwrap();
+    let e = b.memory_stats().unwrap_err().to_string();
+    assert!(e.contains("has no stream-ordered memory pool"), "{e}");
+    b.release_cached_memory().unwrap();
+    let x = b.from_host(&[1.0, 2.0], Shape::new(1, 2)).unwrap();
+    let y = b.mul(&x, &x).unwrap();
+    drop(b.zeros(Shape::new(256, 256)).unwrap());
+    println!("without a pool: {:?}", b.to_host(&y).unwrap());
+}
