@@ -1,5 +1,5 @@
 //! Compiled kernels kept on disk, so that a process after the first loads them instead of
-//! running NVRTC again (0.77–0.86 s for `kernels.cu` to sm_90 machine code on the 2-core
+//! running NVRTC again (0.77–0.92 s for `kernels.cu` to sm_90 machine code on the 2-core
 //! development VM, in every process that opens a device), as CuPy keeps `~/.cupy/kernel_cache`.
 //!
 //! An entry is used only when it was made from the same `kernels.cu`, with the same NVRTC
