@@ -181,10 +181,7 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         converted.map(|()| t)
     }
     fn to_host(&self, t: &CpuTensor<E>) -> Result<Vec<E>> {
-        let d = data(t);
-        let mut v = check::host_vec(d.len(), || format!("to_host's copy of {}", t.shape))?;
-        v.extend_from_slice(d);
-        Ok(v)
+        check::host_copy(data(t), || format!("to_host's copy of {}", t.shape))
     }
     fn zeros(&self, shape: Shape) -> Result<CpuTensor<E>> {
         let n = check::elements("zeros", shape)?;
@@ -198,10 +195,10 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         Ok(CpuIndex(ArcArray1::from(v)))
     }
     fn index_to_host(&self, idx: &CpuIndex) -> Result<Vec<u32>> {
-        let n = idx.0.len();
-        let mut v = check::host_vec(n, || format!("index_to_host's copy of {n} indices"))?;
-        v.extend(idx.0.iter().copied());
-        Ok(v)
+        let idx = index_slice(idx);
+        check::host_copy(idx, || {
+            format!("index_to_host's copy of {} indices", idx.len())
+        })
     }
     fn index_len(&self, idx: &CpuIndex) -> usize {
         idx.0.len()

@@ -101,7 +101,8 @@ impl CpuFloat for f64 {
 
 /// A uniquely owned buffer with room for `n` elements, from the pool when one is free. A
 /// reused buffer still holds its old (initialised) elements: the caller clears or overwrites
-/// them. A size the system will not reserve is [`Error::HostMemory`](nn_core::Error::HostMemory) naming `what`.
+/// them. A size the system will not reserve is
+/// [`Error::HostMemory`](nn_core::Error::HostMemory) naming `what`.
 pub fn pooled<E: CpuFloat>(n: usize, what: impl FnOnce() -> String) -> Result<Arc<Buf<E>>> {
     let Some(c) = class(n) else {
         return Ok(Arc::new(Buf(check::host_vec(n, what)?)));
