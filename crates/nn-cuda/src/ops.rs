@@ -259,6 +259,29 @@ impl<E: CudaFloat> Cuda<E> {
         buf.map_err(dev_err("copying to the GPU"))
     }
 
+    /// The first `n` elements of a device buffer (none: no copy), copied to a host buffer that
+    /// is reserved first: cudarc's `clone_dtoh` would end the process on a failed allocation.
+    /// The buffer is zeroed before the copy, as cudarc copies only into initialised memory.
+    fn download<T: cudarc::driver::DeviceRepr + Default + Clone>(
+        &self,
+        buf: &CudaSlice<T>,
+        n: usize,
+        what: impl FnOnce() -> String,
+    ) -> Result<Vec<T>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let src = self.mine(buf)?.slice(0..n);
+        let mut v = check::host_vec(n, what)?;
+        v.resize(n, T::default());
+        HOST_READS.set(HOST_READS.get() + 1);
+        self.dev
+            .stream
+            .memcpy_dtoh(&src, &mut v)
+            .map_err(dev_err("copying from the GPU"))?;
+        Ok(v)
+    }
+
     /// A zeroed index buffer of `n` entries (at least one: CUDA has no empty allocations).
     fn alloc_index(&self, n: usize) -> Result<CudaSlice<u32>> {
         self.dev
@@ -297,21 +320,9 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         Ok(self.tensor(self.upload(data)?, shape))
     }
     fn to_host(&self, t: &CudaTensor<E>) -> Result<Vec<E>> {
-        let n = t.shape.len();
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        let src = self.mine(&t.buf)?.slice(0..n);
-        // Reserved first (cudarc's `clone_dtoh` would end the process on a failed allocation),
-        // and zeroed, as cudarc copies only into initialised memory.
-        let mut v = check::host_vec(n, || format!("to_host's copy of {}", t.shape))?;
-        v.resize(n, E::default());
-        HOST_READS.set(HOST_READS.get() + 1);
-        self.dev
-            .stream
-            .memcpy_dtoh(&src, &mut v)
-            .map_err(dev_err("copying from the GPU"))?;
-        Ok(v)
+        self.download(&t.buf, t.shape.len(), || {
+            format!("to_host's copy of {}", t.shape)
+        })
     }
     fn zeros(&self, shape: Shape) -> Result<CudaTensor<E>> {
         let n = check::elements("zeros", shape)?;
@@ -337,18 +348,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         if let Some(h) = &idx.host {
             return check::host_copy(h, what);
         }
-        if idx.len == 0 {
-            return Ok(Vec::new());
-        }
-        let src = self.mine(&idx.buf)?.slice(0..idx.len);
-        let mut v = check::host_vec(idx.len, what)?;
-        v.resize(idx.len, 0);
-        HOST_READS.set(HOST_READS.get() + 1);
-        self.dev
-            .stream
-            .memcpy_dtoh(&src, &mut v)
-            .map_err(dev_err("copying indices from the GPU"))?;
-        Ok(v)
+        self.download(&idx.buf, idx.len, what)
     }
     fn index_len(&self, idx: &CudaIndex) -> usize {
         idx.len
