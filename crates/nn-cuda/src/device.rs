@@ -260,28 +260,23 @@ pub fn compile_kernels(major: i32, minor: i32) -> Result<cudarc::nvrtc::Ptx> {
 /// [`Cuda::new`] takes it from [`cached_kernels_cubin`](crate::cached_kernels_cubin), which
 /// keeps it on disk for the next process.
 pub fn compile_kernels_cubin(major: i32, minor: i32) -> Result<Vec<u8>> {
-    compile_kernels_cubin_with(&[format!("--gpu-architecture=sm_{major}{minor}")])
-}
-
-/// [`compile_kernels_cubin`] with NVRTC options `opts` (which name the target).
-pub(crate) fn compile_kernels_cubin_with(opts: &[String]) -> Result<Vec<u8>> {
     use cudarc::nvrtc::{result, sys};
     use std::ffi::{CStr, CString};
     nvrtc_present()?;
     let nvrtc = |what: &str, e: result::NvrtcError| Error::Device(format!("NVRTC {what}: {e}"));
     let src = CString::new(KERNELS).expect("kernels.cu has no NUL");
     let prog = result::create_program(&src, None).map_err(|e| nvrtc("create", e))?;
+    let opts = cubin_options(major, minor);
     // SAFETY: `prog` is a live program until `destroy_program` below; the buffers passed to
     // NVRTC have the sizes it reported.
     let out = unsafe {
-        match result::compile_program(prog, opts) {
+        match result::compile_program(prog, &opts) {
             Err(e) => {
                 let log = result::get_program_log(prog)
                     .map(|l| CStr::from_ptr(l.as_ptr()).to_string_lossy().into_owned())
                     .unwrap_or_default();
                 Err(Error::Device(format!(
-                    "NVRTC could not compile kernels.cu ({}; {e}):\n{log}",
-                    opts.join(" ")
+                    "NVRTC could not compile kernels.cu for sm_{major}{minor} ({e}):\n{log}"
                 )))
             }
             Ok(()) => {
@@ -302,6 +297,12 @@ pub(crate) fn compile_kernels_cubin_with(opts: &[String]) -> Result<Vec<u8>> {
     // SAFETY: destroyed once; not used afterwards.
     let _ = unsafe { result::destroy_program(prog) };
     out
+}
+
+/// NVRTC's options for [`compile_kernels_cubin`]: machine code for compute capability
+/// `major.minor`.
+pub(crate) fn cubin_options(major: i32, minor: i32) -> [String; 1] {
+    [format!("--gpu-architecture=sm_{major}{minor}")]
 }
 
 /// Names of every kernel in `kernels.cu`, as `Device::open` loads them.

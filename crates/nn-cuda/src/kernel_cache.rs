@@ -9,7 +9,7 @@
 //! to a temporary file and renamed into place, so that a crash or a second process writing at
 //! the same moment never leaves half an entry.
 
-use crate::device::compile_kernels_cubin_with;
+use crate::device::{compile_kernels_cubin, cubin_options};
 use nn_core::Result;
 use std::hash::{Hash, Hasher};
 use std::io::Write as _;
@@ -49,51 +49,87 @@ pub fn cached_kernels_cubin(
     minor: i32,
     dir: Option<&Path>,
 ) -> Result<(Vec<u8>, KernelOrigin)> {
-    let options = [format!("--gpu-architecture=sm_{major}{minor}")];
-    let Some(dir) = dir else {
-        return Ok((
-            compile_kernels_cubin_with(&options)?,
-            KernelOrigin::Compiled,
-        ));
-    };
-    let (path, key) = entry_for(major, minor, &options, dir)?;
-    if let Some(bin) = read_entry(&path, key.as_bytes()) {
+    let entry = dir.map(|d| Entry::new(major, minor, d)).transpose()?;
+    if let Some(bin) = entry.as_ref().and_then(Entry::read) {
         return Ok((bin, KernelOrigin::Cache));
     }
-    let bin = compile_kernels_cubin_with(&options)?;
-    // Not an error: the next process compiles again.
-    let _ = write_entry(dir, &path, key.as_bytes(), &bin);
-    Ok((bin, KernelOrigin::Compiled))
+    Ok((compile_into(major, minor, entry)?, KernelOrigin::Compiled))
 }
 
 /// Compiles the kernels for `major.minor` and replaces the cache's entry for them: for an entry
 /// that was whole but that the driver refused (one made by another NVRTC library reporting the
 /// same version, say), so that the next process does not read it again.
 pub(crate) fn recompile(major: i32, minor: i32, dir: Option<&Path>) -> Result<Vec<u8>> {
-    let options = [format!("--gpu-architecture=sm_{major}{minor}")];
-    let bin = compile_kernels_cubin_with(&options)?;
-    if let Some(dir) = dir {
-        let (path, key) = entry_for(major, minor, &options, dir)?;
-        let _ = write_entry(dir, &path, key.as_bytes(), &bin);
+    let entry = dir.map(|d| Entry::new(major, minor, d)).transpose()?;
+    compile_into(major, minor, entry)
+}
+
+/// The kernels compiled for `major.minor`, stored as `entry` where there is one. A write that
+/// fails is not an error: the next process compiles again.
+fn compile_into(major: i32, minor: i32, entry: Option<Entry>) -> Result<Vec<u8>> {
+    let bin = compile_kernels_cubin(major, minor)?;
+    if let Some(entry) = entry {
+        let _ = entry.write(&bin);
     }
     Ok(bin)
 }
 
-/// The path of the entry for `major.minor` compiled with `options`, and what it must have been
-/// made from.
-fn entry_for(major: i32, minor: i32, options: &[String], dir: &Path) -> Result<(PathBuf, String)> {
-    let (nvrtc_major, nvrtc_minor) = crate::device::nvrtc_version()?;
-    let key = format!(
-        "nn-cuda {}\nnvrtc {nvrtc_major}.{nvrtc_minor}\noptions {}\n{}",
-        env!("CARGO_PKG_VERSION"),
-        options.join(" "),
-        crate::device::KERNELS
-    );
-    let name = format!(
-        "kernels-sm_{major}{minor}-{:016x}.bin",
-        checksum(key.as_bytes())
-    );
-    Ok((dir.join(name), key))
+/// The cache's entry for one compute capability: its file and what it must have been made from.
+struct Entry {
+    path: PathBuf,
+    key: String,
+}
+
+impl Entry {
+    fn new(major: i32, minor: i32, dir: &Path) -> Result<Entry> {
+        let (nvrtc_major, nvrtc_minor) = crate::device::nvrtc_version()?;
+        let key = format!(
+            "nn-cuda {}\nnvrtc {nvrtc_major}.{nvrtc_minor}\noptions {}\n{}",
+            env!("CARGO_PKG_VERSION"),
+            cubin_options(major, minor).join(" "),
+            crate::device::KERNELS
+        );
+        let name = format!(
+            "kernels-sm_{major}{minor}-{:016x}.bin",
+            checksum(key.as_bytes())
+        );
+        Ok(Entry {
+            path: dir.join(name),
+            key,
+        })
+    }
+
+    /// The machine code, when the file is whole and was made for this key.
+    fn read(&self) -> Option<Vec<u8>> {
+        if std::fs::metadata(&self.path).ok()?.len() > MAX_ENTRY {
+            return None;
+        }
+        let file = std::fs::read(&self.path).ok()?;
+        let rest = file.strip_prefix(MAGIC)?;
+        let (stored_key, rest) = take_sized(rest)?;
+        if stored_key != self.key.as_bytes() || rest.len() < 8 {
+            return None;
+        }
+        let (sum, rest) = rest.split_at(8);
+        let (bin, rest) = take_sized(rest)?;
+        let whole = rest.is_empty() && u64::from_le_bytes(sum.try_into().ok()?) == checksum(bin);
+        whole.then(|| bin.to_vec())
+    }
+
+    /// Stores `bin`: a temporary file in the cache's folder, renamed into place.
+    fn write(&self, bin: &[u8]) -> std::io::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(MAGIC)?;
+        tmp.write_all(&(self.key.len() as u64).to_le_bytes())?;
+        tmp.write_all(self.key.as_bytes())?;
+        tmp.write_all(&checksum(bin).to_le_bytes())?;
+        tmp.write_all(&(bin.len() as u64).to_le_bytes())?;
+        tmp.write_all(bin)?;
+        tmp.persist(&self.path)?;
+        Ok(())
+    }
 }
 
 /// A checksum of `bytes` (std's SipHash: a Rust release that changes it only makes entries
@@ -104,40 +140,9 @@ fn checksum(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
-/// The machine code of the entry at `path` when it is whole and was made for `key`.
-fn read_entry(path: &Path, key: &[u8]) -> Option<Vec<u8>> {
-    if std::fs::metadata(path).ok()?.len() > MAX_ENTRY {
-        return None;
-    }
-    let file = std::fs::read(path).ok()?;
-    let rest = file.strip_prefix(MAGIC)?;
-    let (stored_key, rest) = take_sized(rest)?;
-    if stored_key != key || rest.len() < 8 {
-        return None;
-    }
-    let (sum, rest) = rest.split_at(8);
-    let (bin, rest) = take_sized(rest)?;
-    let whole = rest.is_empty() && u64::from_le_bytes(sum.try_into().ok()?) == checksum(bin);
-    whole.then(|| bin.to_vec())
-}
-
 /// A length-prefixed (u64, little-endian) run of bytes, and what follows it.
 fn take_sized(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let (len, rest) = bytes.split_at_checked(8)?;
     let len = usize::try_from(u64::from_le_bytes(len.try_into().ok()?)).ok()?;
     rest.split_at_checked(len)
-}
-
-/// Stores `bin` for `key` at `path`, in `dir`: a temporary file renamed into place.
-fn write_entry(dir: &Path, path: &Path, key: &[u8], bin: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(MAGIC)?;
-    tmp.write_all(&(key.len() as u64).to_le_bytes())?;
-    tmp.write_all(key)?;
-    tmp.write_all(&checksum(bin).to_le_bytes())?;
-    tmp.write_all(&(bin.len() as u64).to_le_bytes())?;
-    tmp.write_all(bin)?;
-    tmp.persist(path)?;
-    Ok(())
 }
