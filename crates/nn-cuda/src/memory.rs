@@ -13,9 +13,9 @@
 //! driver's default, to measure the difference or to share a GPU tightly with other processes.
 
 use crate::device::{dev_err, Cuda, CudaFloat};
-use cudarc::driver::sys::{CUdevice, CUmemPool_attribute, CUmemoryPool};
+use cudarc::driver::sys::{CUmemPool_attribute, CUmemoryPool};
 use cudarc::driver::{result, CudaContext};
-use nn_core::{Error, Result};
+use nn_core::{Backend, Error, Result};
 
 /// Device memory as the stream-ordered pool counts it, in bytes (PyTorch's
 /// `torch.cuda.memory_allocated()` and `memory_reserved()`).
@@ -27,10 +27,16 @@ pub struct MemoryStats {
     pub reserved: u64,
 }
 
-/// The pool `cuMemAllocAsync` draws from on `device`.
-fn pool(device: CUdevice) -> Result<CUmemoryPool> {
-    // SAFETY: `device` comes from a context cudarc made for it.
-    unsafe { result::device::get_mem_pool(device) }.map_err(dev_err("finding the memory pool"))
+/// The pool `cuMemAllocAsync` draws from on `ctx`'s device; `None` where cudarc allocates
+/// without one (`cuMemAlloc`, on devices without pools).
+fn pool_of(ctx: &CudaContext) -> Result<Option<CUmemoryPool>> {
+    if !ctx.has_async_alloc() {
+        return Ok(None);
+    }
+    // SAFETY: the device comes from a context cudarc made for it.
+    unsafe { result::device::get_mem_pool(ctx.cu_device()) }
+        .map(Some)
+        .map_err(dev_err("finding the memory pool"))
 }
 
 /// Raises the release threshold of the pool `ctx` allocates from, so that freed memory stays
@@ -38,10 +44,9 @@ fn pool(device: CUdevice) -> Result<CUmemoryPool> {
 /// cudarc allocates without a pool (`cuMemAlloc`, on devices without one).
 pub(crate) fn keep_freed_memory(ctx: &CudaContext) -> Result<()> {
     let opted_out = std::env::var_os("NN_CUDA_NO_MEMORY_CACHING").is_some_and(|v| v != "0");
-    if opted_out || !ctx.has_async_alloc() {
+    let Some(pool) = pool_of(ctx)?.filter(|_| !opted_out) else {
         return Ok(());
-    }
-    let pool = pool(ctx.cu_device())?;
+    };
     let mut never: u64 = u64::MAX;
     // SAFETY: a valid pool, and the release threshold's value is a `cuuint64_t`.
     unsafe {
@@ -59,14 +64,12 @@ impl<E: CudaFloat> Cuda<E> {
     /// holds. Memory other processes or libraries took outside the pool is not counted.
     /// [`Error::Unsupported`] on a device without a stream-ordered pool.
     pub fn memory_stats(&self) -> Result<MemoryStats> {
-        let ctx = self.dev.stream.context();
-        if !ctx.has_async_alloc() {
+        let Some(pool) = pool_of(self.dev.stream.context())? else {
             return Err(Error::Unsupported(format!(
                 "memory_stats: {} has no stream-ordered memory pool",
                 self.dev.name
             )));
-        }
-        let pool = pool(ctx.cu_device())?;
+        };
         let read = |attr| {
             let mut v: u64 = 0;
             // SAFETY: a valid pool; both attributes read are `cuuint64_t`s.
@@ -97,15 +100,10 @@ impl<E: CudaFloat> Cuda<E> {
     /// # Ok::<(), nn_core::Error>(())
     /// ```
     pub fn release_cached_memory(&self) -> Result<()> {
-        let ctx = self.dev.stream.context();
-        if !ctx.has_async_alloc() {
+        let Some(pool) = pool_of(self.dev.stream.context())? else {
             return Ok(()); // memory freed without a pool went back at once
-        }
-        self.dev
-            .stream
-            .synchronize()
-            .map_err(dev_err("synchronizing"))?;
-        let pool = pool(ctx.cu_device())?;
+        };
+        self.synchronize()?;
         // SAFETY: a valid pool.
         unsafe { result::mem_pool::trim_to(pool, 0) }
             .map_err(dev_err("releasing the pool's cached memory"))
