@@ -16,17 +16,9 @@ static EMU_ENV: Mutex<()> = Mutex::new(());
 #[test]
 fn out_of_memory_is_a_clear_error_and_the_device_still_works() {
     let _env = EMU_ENV.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(b) = nn_cuda::test_backend::<f32>("out_of_memory") else {
+    let Some(b) = common::emulated_backend("out_of_memory", "nn-cuda-emu's memory limit") else {
         return;
     };
-    if !b.is_emulated() {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED out_of_memory: needs nn-cuda-emu's memory limit (this is {})",
-            b.device_name()
-        );
-        return;
-    }
     // Under EMU_ENV, so no other test allocates while the limit is set.
     std::env::set_var("NN_CUDA_EMU_MEMORY", "1000000");
     let big = b.zeros(Shape::new(1000, 1000));
@@ -144,16 +136,9 @@ fn a_host_copy_beyond_host_memory_is_an_error() {
         return host_copy_child(&mode);
     }
     let _env = EMU_ENV.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(b) = nn_cuda::test_backend::<f32>("host_copy_limit") else {
-        return;
-    };
-    if !b.is_emulated() {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED host_copy_limit: a GPU's context takes address space of its own; this \
-             needs nn-cuda-emu (this is {})",
-            b.device_name()
-        );
+    // A GPU's context takes address space of its own.
+    let needs = "nn-cuda-emu, whose device memory is the process's address space";
+    if common::emulated_backend("host_copy_limit", needs).is_none() {
         return;
     }
     let child = |mode: &str, limit_kib: Option<u64>| {

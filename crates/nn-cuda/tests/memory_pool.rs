@@ -82,15 +82,8 @@ fn a_device_without_a_pool_works_and_says_so() {
     const VAR: &str = "NN_CUDA_EMU_NO_POOLS";
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if std::env::var_os(VAR).is_none() {
-        let Some(b) = nn_cuda::test_backend::<f32>("memory_pool_none") else {
-            return;
-        };
-        if !b.is_emulated() {
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED memory_pool_none: needs nn-cuda-emu to play a device without a pool"
-            );
+        let needs = "nn-cuda-emu to play a device without a pool";
+        if common::emulated_backend("memory_pool_none", needs).is_none() {
             return;
         }
         let test = "a_device_without_a_pool_works_and_says_so";

@@ -24,3 +24,20 @@ pub fn rerun_alone(name: &str, env: &[(&str, &str)], address_space_kib: Option<u
     );
     text
 }
+
+/// The backend on nn-cuda-emu, for a test of what only the emulator can be told to do
+/// (`needs`); `None`, after printing `SKIPPED {what}` and why, without a device or on a GPU.
+#[allow(dead_code)] // not every test binary that includes this module needs it
+pub fn emulated_backend(what: &str, needs: &str) -> Option<nn_cuda::Cuda<f32>> {
+    let b = nn_cuda::test_backend::<f32>(what)?;
+    if b.is_emulated() {
+        return Some(b);
+    }
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {what}: needs {needs} (this is {})",
+        b.device_name()
+    );
+    None
+}
