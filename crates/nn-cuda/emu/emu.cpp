@@ -483,13 +483,12 @@ CUresult cuStreamSynchronize(CUstream) {
     return CUDA_SUCCESS;
 }
 
-// The pool: attributes 4 (release threshold), 5 (reserved bytes) and 7 (bytes in use), all
-// 64-bit; the others are not emulated.
+// The pool: attributes 4 (release threshold, set) and 5 and 7 (reserved bytes and bytes in use,
+// read), all 64-bit; the others are not emulated.
 CUresult cuDeviceGetMemPool(void** pool, CUdevice) {
     *pool = &the_pool;
     return CUDA_SUCCESS;
 }
-CUresult cuDeviceGetDefaultMemPool(void** pool, CUdevice d) { return cuDeviceGetMemPool(pool, d); }
 CUresult cuMemPoolSetAttribute(void* pool, int attr, void* value) {
     LOCKED;
     if (pool != &the_pool || attr != 4) return CUDA_ERROR_INVALID_VALUE;
@@ -501,7 +500,6 @@ CUresult cuMemPoolGetAttribute(void* pool, int attr, void* value) {
     auto* v = static_cast<unsigned long long*>(value);
     if (pool != &the_pool) return CUDA_ERROR_INVALID_VALUE;
     switch (attr) {
-        case 4: *v = pool_threshold; break;
         case 5: *v = pool_reserved; break;
         case 7: *v = live_bytes; break;
         default: return CUDA_ERROR_INVALID_VALUE;
@@ -584,7 +582,9 @@ CUresult cuModuleLoadData(CUmodule* m, const void* image) {
     NEED_CONTEXT;
     // Only what this library's NVRTC made, as a driver refuses code that is not for it.
     const char marker[] = "// nn-cuda-emu";
-    if (!image || std::memcmp(image, marker, sizeof marker - 1) != 0) return CUDA_ERROR_INVALID_IMAGE;
+    if (!image || std::memcmp(image, marker, sizeof marker - 1) != 0) {
+        return CUDA_ERROR_INVALID_IMAGE;
+    }
     *m = &the_module;
     return CUDA_SUCCESS;
 }
