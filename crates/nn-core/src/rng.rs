@@ -8,7 +8,11 @@
 //! - [`NumpyRng::randn`]: the polar Box–Muller method, caching its second value (`legacy_gauss`);
 //! - [`NumpyRng::permutation`]: Fisher–Yates from the end, with masked rejection sampling.
 //!
-//! It implements [`rand::RngCore`] so it plugs into the `rand` ecosystem.
+//! It implements [`rand::TryRng`] with [`Infallible`](core::convert::Infallible) errors, so it is a
+//! [`rand::Rng`] (rand 0.10) and plugs into the `rand` ecosystem: `rand::RngExt`'s
+//! `random_range`, `rand::seq::SliceRandom::shuffle` and the distributions all take it.
+//! Its own [`NumpyRng::random`] (NumPy's `random_sample`, no type parameter) comes first in method
+//! calls; `rand::RngExt::random::<T>(&mut rng)` reaches rand's.
 //!
 //! ```
 //! use nn_core::NumpyRng;
@@ -88,6 +92,13 @@ impl NumpyRng {
         y ^ (y >> 18)
     }
 
+    /// NumPy's `next_uint64` for MT19937: two 32-bit draws, the first the high word.
+    pub fn next_u64(&mut self) -> u64 {
+        let hi = self.next_u32() as u64;
+        let lo = self.next_u32() as u64;
+        (hi << 32) | lo
+    }
+
     /// A uniform double in `[0, 1)` with 53 random bits (`np.random.random_sample()`).
     pub fn random(&mut self) -> f64 {
         let a = (self.next_u32() >> 5) as f64;
@@ -135,7 +146,7 @@ impl NumpyRng {
             }
         } else {
             loop {
-                let v = rand::RngCore::next_u64(self) & mask;
+                let v = self.next_u64() & mask;
                 if v <= max {
                     return v;
                 }
@@ -159,22 +170,23 @@ impl NumpyRng {
     }
 }
 
-impl rand::RngCore for NumpyRng {
-    fn next_u32(&mut self) -> u32 {
-        NumpyRng::next_u32(self)
+impl rand::TryRng for NumpyRng {
+    type Error = core::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.next_u32())
     }
 
-    /// NumPy's `next_uint64` for MT19937: the first draw is the high word.
-    fn next_u64(&mut self) -> u64 {
-        let hi = NumpyRng::next_u32(self) as u64;
-        let lo = NumpyRng::next_u32(self) as u64;
-        (hi << 32) | lo
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.next_u64())
     }
 
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
+    /// Four bytes per 32-bit draw, little-endian; a last partial chunk takes the low bytes.
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Self::Error> {
         for chunk in dest.chunks_mut(4) {
-            let v = NumpyRng::next_u32(self).to_le_bytes();
+            let v = self.next_u32().to_le_bytes();
             chunk.copy_from_slice(&v[..chunk.len()]);
         }
+        Ok(())
     }
 }

@@ -50,14 +50,39 @@ fn permutations_match() {
     );
 }
 
+/// Through rand 0.10's traits the generator gives the same stream: `Rng`'s raw draws are
+/// `NumpyRng`'s, `fill_bytes` is little-endian 32-bit draws, and `RngExt`'s uniform `f64`
+/// (the top 53 bits of a 64-bit draw) and `SliceRandom::shuffle` run on it.
 #[test]
 fn plugs_into_rand() {
-    use rand::RngCore;
+    use rand::seq::SliceRandom;
+    use rand::{Rng, RngExt};
     let mut a = NumpyRng::new(0);
     let mut b = NumpyRng::new(0);
     let hi = b.next_u32() as u64;
     let lo = b.next_u32() as u64;
-    assert_eq!(RngCore::next_u64(&mut a), (hi << 32) | lo);
+    assert_eq!(Rng::next_u64(&mut a), (hi << 32) | lo);
+    assert_eq!(Rng::next_u32(&mut a), b.next_u32());
+
+    let mut bytes = [0u8; 7];
+    a.fill_bytes(&mut bytes);
+    let (w0, w1) = (b.next_u32().to_le_bytes(), b.next_u32().to_le_bytes());
+    assert_eq!(bytes[..4], w0);
+    assert_eq!(bytes[4..], w1[..3]);
+
+    let x: f64 = RngExt::random(&mut a);
+    assert_eq!(x, (b.next_u64() >> 11) as f64 / (1u64 << 53) as f64);
+
+    // `dyn Rng` is how generic code takes a generator.
+    let dynamic: &mut dyn Rng = &mut a;
+    let k = dynamic.random_range(0..10u32);
+    assert!(k < 10);
+    let mut v: Vec<u32> = (0..20).collect();
+    v.shuffle(&mut a);
+    let mut sorted = v.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..20).collect::<Vec<_>>());
+    assert_ne!(v, sorted, "a shuffle of 20 left them in order");
 }
 
 /// NumPy's stream for seven seeds (0 to 2³² − 1), uniform, normal and permutation draws
