@@ -85,12 +85,14 @@ fn main() -> Result<()> {
             flop / tg / 1e9,
             gpu.device_name()
         );
-        if let Ok(m) = gpu.memory_stats() {
-            say!(
+        match gpu.memory_stats() {
+            Ok(m) => say!(
                 "cuda memory: {:.1} MiB allocated, {:.1} MiB held by the pool",
                 m.allocated as f64 / 1048576.0,
                 m.reserved as f64 / 1048576.0
-            );
+            ),
+            // Informational: the product above ran; say why there is no figure.
+            Err(e) => say!("cuda memory: not reported ({e})"),
         }
         let worst = rc
             .iter()
