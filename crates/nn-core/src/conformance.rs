@@ -709,10 +709,9 @@ pub fn empty<B: Backend>(b: &B) {
 
 /// Sizes that fit a `usize` but no machine's memory: 2⁴⁸ elements (a pebibyte in f32, beyond
 /// the address space of today's 64-bit systems), asked for by `zeros` and as the output of an
-/// outer product. Each is an error of a resource kind ([`Error::HostMemory`](crate::Error::HostMemory)
-/// on the CPU; [`Error::Unsupported`](crate::Error::Unsupported), a size its kernels cannot index,
-/// on the GPU; [`Error::Device`](crate::Error::Device) for a device out of memory), not the end of
-/// the process, and the backend works on.
+/// outer product. Each is an error of a resource kind ([`Error::HostMemory`] on the CPU;
+/// [`Error::Unsupported`], a size its kernels cannot index, on the GPU; [`Error::Device`] for a
+/// device out of memory), not the end of the process, and the backend works on.
 pub fn beyond_memory<B: Backend>(b: &B) {
     let side = 1usize << 24;
     let column = b.zeros(Shape::new(side, 1)).unwrap();
@@ -725,9 +724,7 @@ pub fn beyond_memory<B: Backend>(b: &B) {
             Ok(_) => panic!("a tensor of 2⁴⁸ elements was made"),
             // What a backend may answer: no host memory, no device memory, or a size it
             // cannot address; not, say, a shape error for shapes that are fine.
-            Err(crate::Error::HostMemory { .. })
-            | Err(crate::Error::Device(_))
-            | Err(crate::Error::Unsupported(_)) => {}
+            Err(Error::HostMemory { .. }) | Err(Error::Device(_)) | Err(Error::Unsupported(_)) => {}
             Err(e) => panic!("a tensor of 2⁴⁸ elements: unexpected kind of error: {e}"),
         }
     }
