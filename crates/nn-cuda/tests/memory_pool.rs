@@ -7,6 +7,13 @@ use nn_core::{Backend, Shape};
 use std::sync::Mutex;
 
 const MIB: u64 = 1 << 20;
+
+/// The parent's half of a test that opens the device with `var=1` (the device opens once per
+/// process): runs `test` again alone with it set, and requires `expect` in what it prints.
+fn rerun_with(var: &str, test: &str, expect: &str) {
+    let text = common::rerun_alone(test, &[(var, "1")], None);
+    assert!(text.contains(expect), "{test}: {text}");
+}
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 #[test]
@@ -58,12 +65,13 @@ fn without_caching_freed_memory_goes_back_at_a_synchronisation() {
     const VAR: &str = "NN_CUDA_NO_MEMORY_CACHING";
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if std::env::var_os(VAR).is_none() {
-        if nn_cuda::test_backend::<f32>("memory_pool_opt_out").is_none() {
-            return;
+        if nn_cuda::test_backend::<f32>("memory_pool_opt_out").is_some() {
+            rerun_with(
+                VAR,
+                "without_caching_freed_memory_goes_back_at_a_synchronisation",
+                "released at the synchronisation",
+            );
         }
-        let test = "without_caching_freed_memory_goes_back_at_a_synchronisation";
-        let text = common::rerun_alone(test, &[(VAR, "1")], None);
-        assert!(text.contains("released at the synchronisation"), "{text}");
         return;
     }
     let b = nn_cuda::Cuda::<f32>::new(0).unwrap();
@@ -83,12 +91,13 @@ fn a_device_without_a_pool_works_and_says_so() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if std::env::var_os(VAR).is_none() {
         let needs = "nn-cuda-emu to play a device without a pool";
-        if common::emulated_backend("memory_pool_none", needs).is_none() {
-            return;
+        if common::emulated_backend("memory_pool_none", needs).is_some() {
+            rerun_with(
+                VAR,
+                "a_device_without_a_pool_works_and_says_so",
+                "without a pool: [1.0, 4.0]",
+            );
         }
-        let test = "a_device_without_a_pool_works_and_says_so";
-        let text = common::rerun_alone(test, &[(VAR, "1")], None);
-        assert!(text.contains("without a pool: [1.0, 4.0]"), "{text}");
         return;
     }
     let b = nn_cuda::Cuda::<f32>::new(0).unwrap();
