@@ -49,7 +49,7 @@ pub fn cached_kernels_cubin(
     minor: i32,
     dir: Option<&Path>,
 ) -> Result<(Vec<u8>, KernelOrigin)> {
-    let entry = dir.map(|d| Entry::new(major, minor, d)).transpose()?;
+    let entry = Entry::in_dir(major, minor, dir)?;
     if let Some(bin) = entry.as_ref().and_then(Entry::read) {
         return Ok((bin, KernelOrigin::Cache));
     }
@@ -60,8 +60,7 @@ pub fn cached_kernels_cubin(
 /// that was whole but that the driver refused (one made by another NVRTC library reporting the
 /// same version, say), so that the next process does not read it again.
 pub(crate) fn recompile(major: i32, minor: i32, dir: Option<&Path>) -> Result<Vec<u8>> {
-    let entry = dir.map(|d| Entry::new(major, minor, d)).transpose()?;
-    compile_into(major, minor, entry)
+    compile_into(major, minor, Entry::in_dir(major, minor, dir)?)
 }
 
 /// The kernels compiled for `major.minor`, stored as `entry` where there is one. A write that
@@ -81,6 +80,11 @@ struct Entry {
 }
 
 impl Entry {
+    /// The entry for `major.minor` in the cache folder `dir`; `None` without a folder.
+    fn in_dir(major: i32, minor: i32, dir: Option<&Path>) -> Result<Option<Entry>> {
+        dir.map(|d| Entry::new(major, minor, d)).transpose()
+    }
+
     fn new(major: i32, minor: i32, dir: &Path) -> Result<Entry> {
         let (nvrtc_major, nvrtc_minor) = crate::device::nvrtc_version()?;
         let key = format!(

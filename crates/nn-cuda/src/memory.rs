@@ -43,8 +43,10 @@ fn pool_of(ctx: &CudaContext) -> Result<Option<CUmemoryPool>> {
 /// cached across synchronisations (see the module's documentation). Nothing to do where
 /// cudarc allocates without a pool (`cuMemAlloc`, on devices without one).
 pub(crate) fn keep_freed_memory(ctx: &CudaContext) -> Result<()> {
-    let opted_out = std::env::var_os("NN_CUDA_NO_MEMORY_CACHING").is_some_and(|v| v != "0");
-    let Some(pool) = pool_of(ctx)?.filter(|_| !opted_out) else {
+    if std::env::var_os("NN_CUDA_NO_MEMORY_CACHING").is_some_and(|v| v != "0") {
+        return Ok(());
+    }
+    let Some(pool) = pool_of(ctx)? else {
         return Ok(());
     };
     let mut never: u64 = u64::MAX;
