@@ -8,12 +8,21 @@ use std::sync::Mutex;
 
 const MIB: u64 = 1 << 20;
 
-/// The parent's half of a test that opens the device with `var=1` (the device opens once per
-/// process): runs `test` again alone with it set, and requires `expect` in what it prints.
-fn rerun_with(var: &str, test: &str, expect: &str) {
-    let text = common::rerun_alone(test, &[(var, "1")], None);
-    assert!(text.contains(expect), "{test}: {text}");
+/// For a test that opens the device with `var=1` (the device opens once per process): `true`
+/// in the copy of this binary that has it set, where the test goes on. In the test's own run,
+/// when `device_here` finds a device that can run it, runs `test` again alone with `var=1` and
+/// requires `expect` in what it prints; then `false`, and the test ends there.
+fn in_copy_with(var: &str, test: &str, expect: &str, device_here: impl FnOnce() -> bool) -> bool {
+    if std::env::var_os(var).is_some() {
+        return true;
+    }
+    if device_here() {
+        let text = common::rerun_alone(test, &[(var, "1")], None);
+        assert!(text.contains(expect), "{test}: {text}");
+    }
+    false
 }
+
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 #[test]
@@ -62,16 +71,13 @@ fn freed_memory_stays_cached_until_released() {
 /// is opened once per process.
 #[test]
 fn without_caching_freed_memory_goes_back_at_a_synchronisation() {
-    const VAR: &str = "NN_CUDA_NO_MEMORY_CACHING";
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if std::env::var_os(VAR).is_none() {
-        if nn_cuda::test_backend::<f32>("memory_pool_opt_out").is_some() {
-            rerun_with(
-                VAR,
-                "without_caching_freed_memory_goes_back_at_a_synchronisation",
-                "released at the synchronisation",
-            );
-        }
+    if !in_copy_with(
+        "NN_CUDA_NO_MEMORY_CACHING",
+        "without_caching_freed_memory_goes_back_at_a_synchronisation",
+        "released at the synchronisation",
+        || nn_cuda::test_backend::<f32>("memory_pool_opt_out").is_some(),
+    ) {
         return;
     }
     let b = nn_cuda::Cuda::<f32>::new(0).unwrap();
@@ -87,17 +93,14 @@ fn without_caching_freed_memory_goes_back_at_a_synchronisation() {
 /// device (`NN_CUDA_EMU_NO_POOLS`) in a copy of this binary; on a GPU it skips.
 #[test]
 fn a_device_without_a_pool_works_and_says_so() {
-    const VAR: &str = "NN_CUDA_EMU_NO_POOLS";
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if std::env::var_os(VAR).is_none() {
-        let needs = "nn-cuda-emu to play a device without a pool";
-        if common::emulated_backend("memory_pool_none", needs).is_some() {
-            rerun_with(
-                VAR,
-                "a_device_without_a_pool_works_and_says_so",
-                "without a pool: [1.0, 4.0]",
-            );
-        }
+    let needs = "nn-cuda-emu to play a device without a pool";
+    if !in_copy_with(
+        "NN_CUDA_EMU_NO_POOLS",
+        "a_device_without_a_pool_works_and_says_so",
+        "without a pool: [1.0, 4.0]",
+        || common::emulated_backend("memory_pool_none", needs).is_some(),
+    ) {
         return;
     }
     let b = nn_cuda::Cuda::<f32>::new(0).unwrap();
