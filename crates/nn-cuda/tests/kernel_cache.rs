@@ -124,13 +124,19 @@ fn an_unusable_cache_folder_costs_only_the_compile() {
 
 #[test]
 fn the_folder_follows_nn_cuda_cache_dir() {
-    // The only test here that sets the variable.
+    // The only test here that sets the variable. It puts back the value the run was given:
+    // on nn-cuda-emu, the emulator's cache, so that a device this binary opens later does not
+    // write the emulator's stand-in code into the user's cache.
+    let given = std::env::var_os("NN_CUDA_CACHE_DIR");
     std::env::set_var("NN_CUDA_CACHE_DIR", "/some/where");
     assert_eq!(nn_cuda::kernel_cache_dir(), Some("/some/where".into()));
     std::env::set_var("NN_CUDA_CACHE_DIR", "");
     assert_eq!(nn_cuda::kernel_cache_dir(), None);
     std::env::remove_var("NN_CUDA_CACHE_DIR");
     let default = nn_cuda::kernel_cache_dir();
+    if let Some(dir) = given {
+        std::env::set_var("NN_CUDA_CACHE_DIR", dir);
+    }
     assert!(
         default.as_ref().is_none_or(|d| d.ends_with("nn-cuda")),
         "{default:?}"
