@@ -206,6 +206,11 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
                     if iters % every == 0 {
                         let avg = b.scalar(&total)? / count as f64;
                         check_finite(avg, epoch, iters + 1, count)?;
+                        // Before the line: printing redraws the bar, which then shows this
+                        // line's epoch, not the last one's.
+                        if let Some(bar) = &bar {
+                            bar.set_message(format!("epoch {epoch} | loss {avg:.4}"));
+                        }
                         say(format!(
                             "| epoch {} |  iter {} / {} | time {}[s] | loss {:.2}",
                             epoch,
@@ -214,9 +219,6 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
                             start.elapsed().as_secs(),
                             avg
                         ));
-                        if let Some(bar) = &bar {
-                            bar.set_message(format!("epoch {epoch} | loss {avg:.4}"));
-                        }
                         self.loss_list.push(avg);
                         total = b.zeros(Shape::scalar())?;
                         count = 0;
