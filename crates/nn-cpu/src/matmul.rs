@@ -315,12 +315,11 @@ fn rows_fixed<E: Float, const N: usize>(
     for (bi, ob) in out.chunks_exact_mut(ROWS * N).enumerate().take(blocks) {
         let i = ROWS * bi;
         let mut acc = [[E::zero(); N]; ROWS];
-        for (a, own) in acc.iter_mut().zip(ob.chunks_exact(N)) {
+        for (a, own) in acc.iter_mut().zip(ob.as_chunks::<N>().0) {
             start.init(a, own);
         }
         let rows: [&[E]; ROWS] = std::array::from_fn(|r| &lhs[(i + r) * rs..(i + r) * rs + k]);
-        for (p, brow) in rhs.chunks_exact(N).enumerate() {
-            let brow: &[E; N] = brow.try_into().expect("N columns");
+        for (p, brow) in rhs.as_chunks::<N>().0.iter().enumerate() {
             for (a, row) in acc.iter_mut().zip(&rows) {
                 let x = row[p];
                 for j in 0..N {
@@ -328,33 +327,37 @@ fn rows_fixed<E: Float, const N: usize>(
                 }
             }
         }
-        for (o, a) in ob.chunks_exact_mut(N).zip(&acc) {
-            o.copy_from_slice(a);
+        for (o, a) in ob.as_chunks_mut::<N>().0.iter_mut().zip(&acc) {
+            *o = *a;
         }
     }
     let done = ROWS * blocks;
     let (out, lhs) = (&mut out[done * N..], &lhs[(done * rs).min(lhs.len())..]);
-    for (i, orow) in out.chunks_exact_mut(N).enumerate().take(m - done) {
+    for (i, orow) in out
+        .as_chunks_mut::<N>()
+        .0
+        .iter_mut()
+        .enumerate()
+        .take(m - done)
+    {
         let mut acc = [E::zero(); N];
         start.init(&mut acc, orow);
         if cs == 1 {
             // A contiguous row of lhs: no index arithmetic or bounds check per element.
-            for (&av, brow) in lhs[i * rs..i * rs + k].iter().zip(rhs.chunks_exact(N)) {
-                let brow: &[E; N] = brow.try_into().expect("N columns");
+            for (&av, brow) in lhs[i * rs..i * rs + k].iter().zip(rhs.as_chunks::<N>().0) {
                 for j in 0..N {
                     acc[j] += av * brow[j];
                 }
             }
         } else {
-            for (p, brow) in rhs.chunks_exact(N).enumerate() {
+            for (p, brow) in rhs.as_chunks::<N>().0.iter().enumerate() {
                 let av = lhs[i * rs + p * cs];
-                let brow: &[E; N] = brow.try_into().expect("N columns");
                 for j in 0..N {
                     acc[j] += av * brow[j];
                 }
             }
         }
-        orow.copy_from_slice(&acc);
+        *orow = acc;
     }
 }
 
@@ -385,26 +388,19 @@ fn rows_any<E: Float>(
 /// `c += a · b` in fixed blocks of 16 and 8 (whole vectors at any width), then one by one.
 #[inline(always)]
 fn axpy_row<E: Float>(c: &mut [E], a: E, b: &[E]) {
-    let mut c16 = c.chunks_exact_mut(16);
-    let mut b16 = b.chunks_exact(16);
-    for (x, y) in (&mut c16).zip(&mut b16) {
-        let x: &mut [E; 16] = x.try_into().expect("16 lanes");
-        let y: &[E; 16] = y.try_into().expect("16 lanes");
+    let ((c16, c), (b16, b)) = (c.as_chunks_mut::<16>(), b.as_chunks::<16>());
+    for (x, y) in c16.iter_mut().zip(b16) {
         for j in 0..16 {
             x[j] += a * y[j];
         }
     }
-    let (c, b) = (c16.into_remainder(), b16.remainder());
-    let mut c8 = c.chunks_exact_mut(8);
-    let mut b8 = b.chunks_exact(8);
-    for (x, y) in (&mut c8).zip(&mut b8) {
-        let x: &mut [E; 8] = x.try_into().expect("8 lanes");
-        let y: &[E; 8] = y.try_into().expect("8 lanes");
+    let ((c8, c), (b8, b)) = (c.as_chunks_mut::<8>(), b.as_chunks::<8>());
+    for (x, y) in c8.iter_mut().zip(b8) {
         for j in 0..8 {
             x[j] += a * y[j];
         }
     }
-    for (x, &y) in c8.into_remainder().iter_mut().zip(b8.remainder()) {
+    for (x, &y) in c.iter_mut().zip(b) {
         *x += a * y;
     }
 }

@@ -303,21 +303,20 @@ dispatched! {
     pub fn sum_squares<E: CpuFloat>(x: &[E]) -> E {
         // Eight partial sums, so the loop vectorises without reassociating floats.
         let mut acc = [E::zero(); 8];
-        let mut chunks = x.chunks_exact(8);
-        for c in &mut chunks {
+        let (chunks, rest) = x.as_chunks::<8>();
+        for c in chunks {
             for (a, &v) in acc.iter_mut().zip(c) {
                 *a += v * v;
             }
         }
-        let rest = chunks.remainder().iter().fold(E::zero(), |s, &v| s + v * v);
+        let rest = rest.iter().fold(E::zero(), |s, &v| s + v * v);
         acc.iter().fold(E::zero(), |s, &a| s + a) + rest
     }
 }
 
 #[inline(always)]
 fn softmax_fixed<E: CpuFloat, const N: usize>(v: &mut [E], _: usize) {
-    for row in v.chunks_exact_mut(N) {
-        let row: &mut [E; N] = row.try_into().expect("N columns");
+    for row in v.as_chunks_mut::<N>().0 {
         let m = row.iter().fold(E::neg_infinity(), |m, &e| m.max(e));
         for e in row.iter_mut() {
             *e -= m;
@@ -335,8 +334,7 @@ fn softmax_any<E: CpuFloat>(v: &mut [E], cols: usize) {
 
 #[inline(always)]
 fn normalise_fixed<E: CpuFloat, const N: usize>(v: &mut [E], _: usize) {
-    for row in v.chunks_exact_mut(N) {
-        let row: &mut [E; N] = row.try_into().expect("N columns");
+    for row in v.as_chunks_mut::<N>().0 {
         let sum = row.iter().fold(E::zero(), |s, &e| s + e);
         for e in row.iter_mut() {
             *e /= sum;
@@ -356,8 +354,7 @@ fn normalise_any<E: CpuFloat>(v: &mut [E], cols: usize) {
 fn add_rows_fixed<E: CpuFloat, const N: usize>(x: &[E], _: usize, acc: &mut [E]) {
     let mut sum = [E::zero(); N];
     sum.copy_from_slice(&acc[..N]);
-    for row in x.chunks_exact(N) {
-        let row: &[E; N] = row.try_into().expect("N columns");
+    for row in x.as_chunks::<N>().0 {
         for j in 0..N {
             sum[j] += row[j];
         }
@@ -376,10 +373,9 @@ fn add_rows_any<E: CpuFloat>(x: &[E], cols: usize, acc: &mut [E]) {
 
 #[inline(always)]
 fn gather_fixed<E: CpuFloat, const N: usize>(src: &[E], idx: &[u32], _: usize, out: &mut [E]) {
-    for (o, &i) in out.chunks_exact_mut(N).zip(idx) {
+    for (o, &i) in out.as_chunks_mut::<N>().0.iter_mut().zip(idx) {
         let i = i as usize * N;
-        let row: &[E; N] = src[i..i + N].try_into().expect("N columns");
-        o.copy_from_slice(row);
+        *o = src[i..i + N].try_into().expect("N columns");
     }
 }
 

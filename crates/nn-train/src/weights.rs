@@ -57,17 +57,23 @@ fn decode(view: &TensorView<'_>) -> Option<Vec<f64>> {
     let b = view.data();
     Some(match view.dtype() {
         StDtype::F64 => b
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .as_chunks::<8>()
+            .0
+            .iter()
+            .map(|&c| f64::from_le_bytes(c))
             .collect(),
         StDtype::F32 => b
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")) as f64)
+            .as_chunks::<4>()
+            .0
+            .iter()
+            .map(|&c| f32::from_le_bytes(c) as f64)
             .collect(),
         StDtype::F16 => {
             let h: Vec<f16> = b
-                .chunks_exact(2)
-                .map(|c| f16::from_le_bytes([c[0], c[1]]))
+                .as_chunks::<2>()
+                .0
+                .iter()
+                .map(|&c| f16::from_le_bytes(c))
                 .collect();
             let mut out = vec![0.0; h.len()];
             half::slice::HalfFloatSliceExt::convert_to_f64_slice(&h[..], &mut out);
