@@ -30,6 +30,8 @@ struct Timing {
     product: f64,
     /// Seconds to copy the product to a new host vector (`to_host`, once).
     read_back: f64,
+    /// Bytes that copy moved, in the backend's element type.
+    read_back_bytes: usize,
     /// The product, on the host.
     result: Vec<f32>,
 }
@@ -53,13 +55,14 @@ fn time_matmul<B: Backend>(b: &B, x: &[f64], n: usize, reps: usize) -> Result<Ti
     Ok(Timing {
         product: best,
         read_back,
+        read_back_bytes: std::mem::size_of_val(host.as_slice()),
         result: host.iter().map(|v| v.f64() as f32).collect(),
     })
 }
 
-/// `read back 64.0 MiB in 5.123 ms, 13.1 GB/s`, for the `n × n` f32 product.
-fn read_back_line(n: usize, seconds: f64) -> String {
-    let bytes = (n * n * std::mem::size_of::<f32>()) as f64;
+/// `read back 64.0 MiB in 5.123 ms, 13.1 GB/s`, for the product's read-back in `t`.
+fn read_back_line(t: &Timing) -> String {
+    let (bytes, seconds) = (t.read_back_bytes as f64, t.read_back);
     format!(
         "read back {:.1} MiB in {:.3} ms, {:.1} GB/s",
         bytes / 1048576.0,
@@ -97,7 +100,7 @@ fn main() -> Result<()> {
         "cpu : {n}x{n} · {n}x{n} in {:.3} ms, {:.1} GFLOP/s; {}",
         tc * 1e3,
         flop / tc / 1e9,
-        read_back_line(n, cpu.read_back)
+        read_back_line(&cpu)
     );
     #[cfg(feature = "cuda")]
     {
@@ -115,7 +118,7 @@ fn main() -> Result<()> {
             tg * 1e3,
             flop / tg / 1e9,
             gpu.device_name(),
-            read_back_line(n, cuda.read_back)
+            read_back_line(&cuda)
         );
         match gpu.memory_stats() {
             Ok(m) => say!(
