@@ -9,8 +9,13 @@ of cuBLAS as they call it; the MLP step no slower than PyTorch eager; the spiral
 Times come from CUDA events around many repetitions after a warm-up; the least of several
 rounds is printed, as for the Rust benches. Prints SKIPPED for what is not installed.
 
-Usage: python3 benches/gpu_peers.py   (bundle/run.sh runs it on the GPU machine)
+`--cpu` runs the PyTorch figures on the CPU instead (timed by the host clock; CuPy is skipped):
+the same code paths, so the script can be checked without a GPU, and PyTorch eager's CPU times
+to set beside the CPU backend's.
+
+Usage: python3 benches/gpu_peers.py [--cpu]   (bundle/run.sh runs it on the GPU machine)
 """
+import sys
 import time
 
 
@@ -23,22 +28,31 @@ def rounds(run, reps, n_rounds=7):
     return per[0], per[len(per) // 2]
 
 
-def torch_figures():
+def torch_figures(cpu):
     try:
         import torch
     except ImportError:
         print("SKIPPED torch: not installed")
         return
-    if not torch.cuda.is_available():
+    if cpu:
+        dev = torch.device("cpu")
+        print(f"torch {torch.__version__} on the CPU ({torch.get_num_threads()} threads)")
+    elif not torch.cuda.is_available():
         print("SKIPPED torch: no CUDA device")
         return
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    dev = torch.device("cuda")
-    print(f"torch {torch.__version__} on {torch.cuda.get_device_name(0)}, TF32 off")
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        dev = torch.device("cuda")
+        print(f"torch {torch.__version__} on {torch.cuda.get_device_name(0)}, TF32 off")
 
     def timed(fn):
         def run(reps):
+            if cpu:
+                start = time.perf_counter()
+                for _ in range(reps):
+                    fn()
+                return time.perf_counter() - start
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
             for _ in range(reps):
@@ -122,7 +136,13 @@ def cupy_figures():
 
 
 if __name__ == "__main__":
+    args = sys.argv[1:]
+    if args not in ([], ["--cpu"]):
+        sys.exit(f"usage: {sys.argv[0]} [--cpu]")
     t0 = time.perf_counter()
-    torch_figures()
-    cupy_figures()
+    torch_figures(cpu=bool(args))
+    if args:
+        print("SKIPPED cupy: --cpu")
+    else:
+        cupy_figures()
     print(f"gpu_peers: {time.perf_counter() - t0:.1f} s")
