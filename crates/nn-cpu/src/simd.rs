@@ -373,9 +373,9 @@ fn add_rows_any<E: CpuFloat>(x: &[E], cols: usize, acc: &mut [E]) {
 
 #[inline(always)]
 fn gather_fixed<E: CpuFloat, const N: usize>(src: &[E], idx: &[u32], _: usize, out: &mut [E]) {
+    let rows = src.as_chunks::<N>().0;
     for (o, &i) in out.as_chunks_mut::<N>().0.iter_mut().zip(idx) {
-        let i = i as usize * N;
-        *o = src[i..i + N].try_into().expect("N columns");
+        *o = rows[i as usize];
     }
 }
 
