@@ -89,7 +89,11 @@ fn host_input(n: usize) -> Result<Vec<f64>> {
     Ok(x)
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    common::exit_status(try_main())
+}
+
+fn try_main() -> Result<()> {
     let cli = Cli::parse();
     let n = cli.n;
     let x = host_input(n)?;

@@ -108,7 +108,11 @@ fn host_params<B: Backend>(m: &TwoLayerNet<B>) -> Result<Vec<f64>> {
     Ok(v)
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    common::exit_status(try_main())
+}
+
+fn try_main() -> Result<()> {
     let cli = Cli::parse();
     let seed = 1984;
     // Both runs before any output, so that a missing GPU stops the walk-through at once.

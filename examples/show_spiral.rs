@@ -35,8 +35,8 @@ fn csv(data: &nn::train::Dataset) -> String {
     s
 }
 
-fn main() -> Result<()> {
-    run(&Cli::parse())
+fn main() -> std::process::ExitCode {
+    common::exit_status(run(&Cli::parse()))
 }
 
 fn run(cli: &Cli) -> Result<()> {

@@ -119,7 +119,11 @@ fn time<B: Backend>(b: B, net: Net, runs: usize, iters: usize) -> Result<(f64, f
     Ok((per_iter[0], per_iter[per_iter.len() / 2]))
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    common::exit_status(try_main())
+}
+
+fn try_main() -> Result<()> {
     let cli = Cli::parse();
     ensure!(
         cli.runs > 0 && cli.iters > 0,

@@ -107,7 +107,11 @@ fn check(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    common::exit_status(try_main())
+}
+
+fn try_main() -> Result<()> {
     let cli = Cli::parse();
     check(&cli)?;
     let report = dispatch!(cli.train.backend, cli.train.dtype, |b| run(b, &cli)?);

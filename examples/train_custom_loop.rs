@@ -121,7 +121,11 @@ fn plot_all<B: Backend>(
     anyhow::bail!("figures need the `plot` feature (on by default); or pass --no-plot")
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    common::exit_status(try_main())
+}
+
+fn try_main() -> Result<()> {
     let cli = Cli::parse();
     let a = &cli.train;
     a.check()?;

@@ -21,6 +21,26 @@ macro_rules! say {
     }};
 }
 
+/// Ends an example: exit status 0, or on an error `Error: …` on stderr and exit status 1, as
+/// `fn main() -> Result` would, but on one line (each cause after a colon) and without the
+/// backtrace that anyhow adds there whenever `RUST_BACKTRACE` is set. These errors are the
+/// user's (a bad flag, a missing file or GPU), and the backtrace would only show the example's
+/// own frames; a panic still prints its backtrace.
+pub fn exit_status(result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", error_line(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `Error: ` and the error with its causes (`{:#}`).
+fn error_line(e: &anyhow::Error) -> String {
+    format!("Error: {e:#}")
+}
+
 /// The compute element type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Dtype {
@@ -252,6 +272,23 @@ impl Report {
         json.push(b'\n');
         nn_train::io::write_atomic(path, &json)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context;
+
+    #[test]
+    fn an_error_is_one_line_with_its_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let e = Err::<(), _>(io)
+            .context("cannot create output directory /x")
+            .unwrap_err();
+        assert_eq!(
+            super::error_line(&e),
+            "Error: cannot create output directory /x: No such file or directory"
+        );
     }
 }
 
