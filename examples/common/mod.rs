@@ -1,5 +1,6 @@
 //! What the examples share: the command-line flags of the book's scripts, output checks, the
-//! JSON report. Each example includes it with `mod common;`.
+//! JSON report, how an example ends on an error ([`exit_status`]). Each example includes it
+//! with `mod common;`.
 #![allow(dead_code)]
 
 use anyhow::{bail, Context, Result};
