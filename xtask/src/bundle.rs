@@ -1,5 +1,5 @@
 //! `cargo xtask bundle`: the release CUDA test, example and bench binaries in `bundle/`, with
-//! `run.sh` and `gpu_peers.py`, for a GPU machine without a Rust toolchain.
+//! `run.sh`, `gpu_peers.py` and `launch_floor.cu`, for a GPU machine without a Rust toolchain.
 use crate::built_executables;
 use std::path::Path;
 use std::process::{exit, Command};
@@ -57,7 +57,9 @@ pub fn bundle() {
             eprintln!("bundled {sub}/{short}");
         }
     }
-    std::fs::copy("benches/gpu_peers.py", dir.join("gpu_peers.py")).expect("copy gpu_peers.py");
+    for file in ["gpu_peers.py", "launch_floor.cu"] {
+        std::fs::copy(Path::new("benches").join(file), dir.join(file)).expect("copy a bench file");
+    }
     let run_sh = dir.join("run.sh");
     std::fs::write(&run_sh, RUN_SH).expect("write run.sh");
     #[cfg(unix)]

@@ -63,6 +63,18 @@ steps() {
   done
   for b in benches/*; do step 180 "$b" --bench --warm-up-time 1 --measurement-time 3 "$bench_filter" || status=1; done
   step 180 python3 gpu_peers.py || status=1
+  # The machine's own floor for a launch-bound step (launch_floor.cu, CUDA C++ without Rust),
+  # built with the GPU machine's nvcc, to set beside `spiral_timing --backend cuda`.
+  local nvcc
+  nvcc=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)
+  if [ -n "${NN_BUNDLE_EMU:-}" ]; then
+    echo "SKIPPED launch_floor: its figures are a GPU's (this is nn-cuda-emu)"
+  elif [ -z "$nvcc" ]; then
+    echo "SKIPPED launch_floor: nvcc not found"
+  else
+    local exe="${TMPDIR:-/tmp}/launch_floor"
+    { step 120 "$nvcc" -O2 -arch=native -o "$exe" launch_floor.cu -ldl && step 120 "$exe"; } || status=1
+  fi
   return $status
 }
 # Everything goes to $log too (the device tool returns only the last 12 000 characters of the
@@ -70,7 +82,7 @@ steps() {
 steps 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 echo "== summary (the whole output: $log)"
-grep -E '^(== |!! |\| )|^lib(cuda|cublas|nvrtc): |test result|FAILED|panicked|SKIPPED|GFLOP/s|per iteration|launches|largest relative|accuracy|^parity |^cuda memory: |^cuda: device opened |^(torch|cupy|gpu_peers)|, [0-9]+ MiB$' "$log"
+grep -E '^(== |!! |\| )|^lib(cuda|cublas|nvrtc): |test result|FAILED|panicked|SKIPPED|GFLOP/s|per iteration|launches|largest relative|accuracy|^parity |^cuda memory: |^cuda: device opened |^(torch|cupy|gpu_peers|launch_floor)|, [0-9]+ MiB$' "$log"
 # Criterion's estimates; a long bench name stands on the line before its `time:`.
 awk '/^ +time: +\[/ { print prev } /(time|thrpt): +\[/ { print } { prev = $0 }' "$log"
 echo "== run.sh: status $status"
