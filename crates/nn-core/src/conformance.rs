@@ -73,7 +73,8 @@ pub fn memory<B: Backend>(b: &B) {
     b.synchronize().unwrap();
 }
 
-/// `matmul` with all four transpose combinations, and a shape error.
+/// `matmul` with all four transpose combinations, rectangular products around the sizes where a
+/// backend may change method, and a shape error.
 pub fn matmul<B: Backend>(b: &B) {
     let a = t(b, 2, 3, &[1., 2., 3., 4., 5., 6.]);
     let c = t(b, 3, 2, &[7., 8., 9., 10., 11., 12.]);
@@ -92,6 +93,20 @@ pub fn matmul<B: Backend>(b: &B) {
         &[39., 54., 69., 49., 68., 87., 59., 82., 105.],
     );
     assert!(b.matmul(&a, false, &a, false).is_err());
+    // Rectangular products on both sides of the sizes where a backend may change method (the
+    // GPU's small-product kernel takes up to 32³ multiply-adds and 256 terms per output): the
+    // spiral's products, 32³ and one row more, 256 and 257 terms.
+    products(
+        b,
+        &[
+            (30, 2, 10),
+            (30, 10, 3),
+            (32, 32, 32),
+            (33, 32, 32),
+            (7, 256, 5),
+            (3, 257, 2),
+        ],
+    );
     let bias = t(b, 1, 2, &[0.5, -1.0]);
     close(
         b,
@@ -427,7 +442,20 @@ pub fn large<B: Backend>(b: &B) {
     close(b, &b.sum_squares(&x).unwrap(), (1, 1), &[want]);
 
     // Products: every transpose case, shapes that are multiples of nothing.
-    for (m, k, nn) in [(37, 53, 29), (300, 257, 130)] {
+    products(b, &[(37, 53, 29), (300, 257, 130)]);
+
+    // Row losses, gathers and argmax over 1 023 to 9 000 rows: around a 1 024-thread block,
+    // and on both sides of the 8 192 rows up to which a GPU sums the loss in the loss kernel
+    // itself (above, in a separate launch).
+    for rows in [1023, 1024, 1025, 1500, 8192, 8193, 9000] {
+        large_rows(b, rows);
+    }
+}
+
+/// `op(a) · op(b)` for each `(m, k, n)` in `shapes` and every transpose case, against the naive
+/// host product, on integer data (exact).
+fn products<B: Backend>(b: &B, shapes: &[(usize, usize, usize)]) {
+    for &(m, k, nn) in shapes {
         let av = ints(m * k, 3);
         let bv = ints(k * nn, 4);
         let want = host_matmul(&av, m, k, false, &bv, nn, false, m, nn);
@@ -455,13 +483,6 @@ pub fn large<B: Backend>(b: &B) {
             };
             close(b, &b.matmul(&a, ta, &bm, tb).unwrap(), (m, nn), &want);
         }
-    }
-
-    // Row losses, gathers and argmax over 1 023 to 9 000 rows: around a 1 024-thread block,
-    // and on both sides of the 8 192 rows up to which a GPU sums the loss in the loss kernel
-    // itself (above, in a separate launch).
-    for rows in [1023, 1024, 1025, 1500, 8192, 8193, 9000] {
-        large_rows(b, rows);
     }
 }
 

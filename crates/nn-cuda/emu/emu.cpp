@@ -346,7 +346,8 @@ const std::map<std::string, Launcher>& kernels() {
 #define TYPED(k)                        \
     m[#k "_f32"] = launcher(&k##_f32); \
     m[#k "_f64"] = launcher(&k##_f64);
-        TYPED(add_row) TYPED(mul) TYPED(sigmoid) TYPED(sigmoid_backward) TYPED(relu)
+        TYPED(add_row) TYPED(matmul_small) TYPED(mul) TYPED(sigmoid) TYPED(sigmoid_backward)
+        TYPED(relu)
         TYPED(relu_backward) TYPED(axpby) TYPED(axpy) TYPED(scale) TYPED(lerp) TYPED(lerp_square)
         TYPED(add_square) TYPED(adaptive_step) TYPED(sum_rows) TYPED(softmax) TYPED(softmax_ce)
         TYPED(softmax_ce_backward) TYPED(bce) TYPED(bce_backward) TYPED(argmax_rows)

@@ -15,6 +15,7 @@ pub(crate) const KERNELS: &str = include_str!("kernels.cu");
 /// Kernels instantiated per element type (`NAME_f32`, `NAME_f64`).
 const TYPED_KERNELS: &[&str] = &[
     "add_row",
+    "matmul_small",
     "mul",
     "sigmoid",
     "sigmoid_backward",

@@ -44,6 +44,22 @@ template <typename T> __device__ void relu_backward(const T* x, const T* d, T* o
     GRID_STRIDE(i, n) { out[i] = x[i] > T(0) ? d[i] : T(0); }
 }
 
+// ---- small products ----------------------------------------------------------------------
+// Row-major out (rows × cols) = op(a) · op(b), one thread per output summing its k terms in
+// order; a and b are row-major with lda and ldb columns, read transposed where ta or tb is set.
+// For products too small for a cuBLAS call to pay (SMALL_PRODUCT in ops.rs).
+template <typename T>
+__device__ void matmul_small(const T* a, const T* b, T* out, u32 rows, u32 cols, u32 k, u32 lda, u32 ldb, u32 ta, u32 tb) {
+    GRID_STRIDE(i, rows * cols) {
+        u32 r = i / cols, c = i % cols;
+        T s = T(0);
+        for (u32 p = 0; p < k; ++p) {
+            s += (ta ? a[p * lda + r] : a[r * lda + p]) * (tb ? b[c * ldb + p] : b[p * ldb + c]);
+        }
+        out[i] = s;
+    }
+}
+
 // ---- in-place updates --------------------------------------------------------------------
 template <typename T> __device__ void axpby(T* y, const T* x, T alpha, T beta, u32 n) {
     GRID_STRIDE(i, n) { y[i] = beta * y[i] + alpha * x[i]; }
@@ -231,6 +247,7 @@ template <typename T> __device__ void gather_batch(const T* src, const u32* labe
 
 #define INSTANTIATE(T, S)                                                                                 \
 extern "C" __global__ void add_row_##S(const T* a, const T* r, T* o, u32 rows, u32 cols) { add_row<T>(a, r, o, rows, cols); } \
+extern "C" __global__ void matmul_small_##S(const T* a, const T* b, T* o, u32 r, u32 c, u32 k, u32 lda, u32 ldb, u32 ta, u32 tb) { matmul_small<T>(a, b, o, r, c, k, lda, ldb, ta, tb); } \
 extern "C" __global__ void mul_##S(const T* a, const T* b, T* o, u32 n) { mul<T>(a, b, o, n); }          \
 extern "C" __global__ void sigmoid_##S(const T* x, T* o, u32 n) { sigmoid<T>(x, o, n); }               \
 extern "C" __global__ void sigmoid_backward_##S(const T* y, const T* d, T* o, u32 n) { sigmoid_backward<T>(y, d, o, n); } \

@@ -1,7 +1,9 @@
 //! `nn-cuda`: the GPU backend, [`Cuda<E>`], for `E = f32` or `f64`.
 //!
 //! Matrix products go through cuBLAS (row-major data through the column-major API by swapping
-//! the operands, no transposing copies); every other op is a CUDA C kernel from `kernels.cu`,
+//! the operands, no transposing copies), except those too small for a cuBLAS call to pay (at
+//! most 32³ multiply-adds and 256 terms per output, as all of the book's spiral products are),
+//! which run in one plain kernel; every other op is a CUDA C kernel from `kernels.cu`,
 //! compiled at run time by NVRTC to machine code for the device's compute capability (or to
 //! PTX for the driver to compile, when NVRTC does not know the GPU), once per device, and kept
 //! on disk for later processes ([`kernel_cache_dir`]; `NN_CUDA_CACHE_DIR` moves it, set empty

@@ -34,6 +34,18 @@ const BLOCK_REDUCE: LaunchConfig = LaunchConfig {
 /// one block; larger ones spread the rows over many blocks and sum in a second launch.
 const FUSED_LOSS_ROWS: usize = 8192;
 
+/// Products of at most this many multiply-adds, and of at most [`SMALL_PRODUCT_K`] terms per
+/// output, run in one plain kernel (`matmul_small`, a thread per output) instead of cuBLAS:
+/// on the H200 machine a cuBLAS call cost 11 to 18 µs of host time even for a 30×2 · 2×10
+/// product, a kernel launch 3.3 to 5 µs (`benches/launch_floor.cu`), and the spiral's
+/// iteration makes five such products. The CPU backend's constant-width path ends at the same
+/// size.
+const SMALL_PRODUCT: u64 = 32 * 32 * 32;
+
+/// The most terms a `matmul_small` thread sums: beyond, one thread's loop would outlast a
+/// cuBLAS call (a 1×N · N×1 product is one output of N terms).
+const SMALL_PRODUCT_K: usize = 256;
+
 /// Tensors per multi-tensor launch (`MANY` in kernels.cu).
 const MANY: usize = 8;
 
@@ -395,6 +407,14 @@ impl<E: CudaFloat> Backend for Cuda<E> {
             return self.zeros(out);
         }
         let mut c = self.alloc(out.len())?;
+        if out.len() as u64 * k as u64 <= SMALL_PRODUCT && k <= SMALL_PRODUCT_K {
+            let (rows, cols, k) = (u32_len(out.rows)?, u32_len(out.cols)?, u32_len(k)?);
+            let (lda, ldb) = (u32_len(a.shape.cols)?, u32_len(b.shape.cols)?);
+            let (ta, tb) = (u32::from(ta), u32::from(tb));
+            launch!(self, "matmul_small", cfg_for(out.len());
+                self.mine(&a.buf)?, self.mine(&b.buf)?, &mut c, &rows, &cols, &k, &lda, &ldb, &ta, &tb)?;
+            return Ok(self.tensor(c, out));
+        }
         let op = |t: bool| if t { Op::CUBLAS_OP_T } else { Op::CUBLAS_OP_N };
         // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands.
         let cfg = GemmConfig {
