@@ -1,6 +1,7 @@
-// The nn-cuda kernels: every Backend op but matmul (cuBLAS), for T = float (suffix _f32) and
-// T = double (suffix _f64). Compiled at run time by NVRTC, once per device, for its compute
-// capability. Sizes are unsigned 32-bit (the backend refuses larger tensors).
+// The nn-cuda kernels: every Backend op but the products larger than matmul_small takes
+// (cuBLAS), for T = float (suffix _f32) and T = double (suffix _f64). Compiled at run time by
+// NVRTC, once per device, for its compute capability. Sizes are unsigned 32-bit (the backend
+// refuses larger tensors).
 //
 // Formulas follow the book's NumPy code term by term, so rounding matches the CPU backend's.
 

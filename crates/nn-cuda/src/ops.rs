@@ -1,4 +1,5 @@
-//! `Backend` for [`Cuda`]: cuBLAS for products, one kernel launch for every other op.
+//! `Backend` for [`Cuda`]: cuBLAS for products (a plain kernel for tiny ones), one kernel launch
+//! for every other op.
 
 use crate::device::{
     cfg_for, dev_err, Cuda, CudaFloat, CudaIndex, CudaTensor, HOST_READS, LAUNCHES, MAX_ELEMENTS,
@@ -36,8 +37,8 @@ const FUSED_LOSS_ROWS: usize = 8192;
 
 /// Products of at most this many multiply-adds, and of at most [`SMALL_PRODUCT_K`] terms per
 /// output, run in one plain kernel (`matmul_small`, a thread per output) instead of cuBLAS:
-/// on the H200 machine a cuBLAS call cost 11 to 18 µs of host time even for a 30×2 · 2×10
-/// product, a kernel launch 3.3 to 5 µs (`benches/launch_floor.cu`), and the spiral's
+/// on the H200 machine a cuBLAS call cost 10.5 to 18 µs of host time even for a 30×2 · 2×10
+/// product, a kernel launch 3.3 to 4.6 µs (`benches/launch_floor.cu`), and the spiral's
 /// iteration makes five such products. The CPU backend's constant-width path ends at the same
 /// size.
 const SMALL_PRODUCT: u64 = 32 * 32 * 32;
