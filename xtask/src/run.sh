@@ -25,7 +25,8 @@ if [ -n "${NN_BUNDLE_EMU:-}" ]; then
     NN_CUDA_CACHE_DIR="${NN_BUNDLE_EMU}/kernel-cache"
   n=256; bench_filter='cuda(_f32|/(10|64|256))$'; mlp_runs=(--runs 1 --iters 2)
 else
-  export NN_REQUIRE_GPU=1
+  # NN_CUDA_TEST_FILL_GPU: the out-of-memory test fills the GPU with 8 GiB tensors.
+  export NN_REQUIRE_GPU=1 NN_CUDA_TEST_FILL_GPU=1
   n=4096; bench_filter=cuda; mlp_runs=(--runs 7 --iters 200)
 fi
 log="${OUT:-.}/run.log"
@@ -82,7 +83,7 @@ steps() {
 steps 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 echo "== summary (the whole output: $log)"
-grep -E '^(== |!! |\| )|^lib(cuda|cublas|nvrtc): |test result|FAILED|panicked|SKIPPED|GFLOP/s|per iteration|launches|largest relative|accuracy|^parity |^cuda memory: |^cuda: device opened |^(torch|cupy|gpu_peers|launch_floor)|, [0-9]+ MiB$' "$log"
+grep -E '^(== |!! |\| )|^lib(cuda|cublas|nvrtc): |test result|FAILED|panicked|SKIPPED|GFLOP/s|per iteration|launches|largest relative|accuracy|^parity |^cuda memory: |^cuda: device opened |^(torch|cupy|gpu_peers|launch_floor|fill_gpu)|, [0-9]+ MiB$' "$log"
 # Criterion's estimates; a long bench name stands on the line before its `time:`.
 awk '/^ +time: +\[/ { print prev } /(time|thrpt): +\[/ { print } { prev = $0 }' "$log"
 echo "== run.sh: status $status"

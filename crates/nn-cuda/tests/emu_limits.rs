@@ -1,8 +1,9 @@
 //! Error paths that need a device in a given state, checked on nn-cuda-emu, which can be told
 //! to run out of memory (`NN_CUDA_EMU_MEMORY`) or to have a second device
 //! (`NN_CUDA_EMU_DEVICES`), and whose device memory counts against the process's address
-//! space (`ulimit -v`). Without a device they skip; on a GPU, so do the memory tests, and the
-//! second-device test runs where there are two GPUs.
+//! space (`ulimit -v`). Without a device they skip; on a GPU, so do the emulator's memory
+//! tests, the out-of-memory test fills the GPU itself when `NN_CUDA_TEST_FILL_GPU` is set, and
+//! the second-device test runs where there are two GPUs.
 mod common;
 
 use nn_core::{Backend, NumpyRng, Shape};
@@ -27,6 +28,59 @@ fn out_of_memory_is_a_clear_error_and_the_device_still_works() {
     let msg = big.expect_err("4 MB past a 1 MB limit").to_string();
     assert!(msg.contains("out of GPU memory"), "{msg}");
     assert!(small.is_ok(), "400 bytes fit under the limit");
+    let x = b.from_host(&[1.0, 2.0], Shape::new(1, 2)).unwrap();
+    assert_eq!(b.to_host(&b.mul(&x, &x).unwrap()).unwrap(), [1.0, 4.0]);
+}
+
+/// The same on a real GPU, filled with 8 GiB tensors until one does not fit: that one is an
+/// error saying the GPU is out of memory, and once they are dropped the GPU works on. It takes
+/// all of the GPU's memory for a moment, so it runs only when `NN_CUDA_TEST_FILL_GPU` is set
+/// (`bundle/run.sh` sets it on the GPU machine).
+#[test]
+fn filling_a_gpu_is_a_clear_error_and_it_works_on() {
+    let _env = EMU_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(b) = nn_cuda::test_backend::<f32>("fill_gpu") else {
+        return;
+    };
+    let skip = if b.is_emulated() {
+        "needs a GPU (nn-cuda-emu runs out of memory in the test above)"
+    } else if std::env::var_os("NN_CUDA_TEST_FILL_GPU").is_none() {
+        "takes all of the GPU's memory: set NN_CUDA_TEST_FILL_GPU=1 to run it"
+    } else {
+        ""
+    };
+    if !skip.is_empty() {
+        let _ = writeln!(std::io::stderr(), "SKIPPED fill_gpu: {skip}");
+        return;
+    }
+    // 2³¹ f32 elements: 8 GiB, within the kernels' u32 indexing.
+    let shape = Shape::new(1 << 16, 1 << 15);
+    let mut held = Vec::new();
+    let mut refused = None;
+    // 64 × 8 GiB = 512 GiB, more than any GPU of today holds.
+    for _ in 0..64 {
+        match b.zeros(shape) {
+            Ok(t) => held.push(t),
+            Err(e) => {
+                refused = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let msg = refused.expect("512 GiB of tensors fitted on one GPU");
+    println!(
+        "fill_gpu: {} tensors of 8 GiB held, then: {msg}",
+        held.len()
+    );
+    assert!(msg.contains("out of GPU memory"), "{msg}");
+    assert!(!held.is_empty(), "not even one 8 GiB tensor fitted: {msg}");
+    drop(held);
+    b.release_cached_memory().unwrap();
+    let again = b
+        .zeros(shape)
+        .expect("8 GiB fit again once the others are dropped");
+    let total = b.scalar(&b.sum_squares(&again).unwrap()).unwrap();
+    assert_eq!(total, 0.0, "a fresh 8 GiB tensor of zeros");
     let x = b.from_host(&[1.0, 2.0], Shape::new(1, 2)).unwrap();
     assert_eq!(b.to_host(&b.mul(&x, &x).unwrap()).unwrap(), [1.0, 4.0]);
 }
