@@ -347,12 +347,12 @@ const std::map<std::string, Launcher>& kernels() {
     m[#k "_f32"] = launcher(&k##_f32); \
     m[#k "_f64"] = launcher(&k##_f64);
         TYPED(add_row) TYPED(matmul_small) TYPED(mul) TYPED(sigmoid) TYPED(sigmoid_backward)
-        TYPED(relu)
-        TYPED(relu_backward) TYPED(axpby) TYPED(axpy) TYPED(scale) TYPED(lerp) TYPED(lerp_square)
-        TYPED(add_square) TYPED(adaptive_step) TYPED(sum_rows) TYPED(softmax) TYPED(softmax_ce)
-        TYPED(softmax_ce_backward) TYPED(bce) TYPED(bce_backward) TYPED(argmax_rows)
-        TYPED(gather_rows) TYPED(reduce_sum) TYPED(softmax_ce_sum) TYPED(bce_sum) TYPED(axpy_many)
-        TYPED(sum_squares_many) TYPED(clip_scale_many) TYPED(gather_batch)
+        TYPED(relu) TYPED(relu_backward) TYPED(axpby) TYPED(axpy) TYPED(scale) TYPED(lerp)
+        TYPED(lerp_square) TYPED(add_square) TYPED(adaptive_step) TYPED(sum_rows) TYPED(softmax)
+        TYPED(softmax_ce) TYPED(softmax_ce_backward) TYPED(bce) TYPED(bce_backward)
+        TYPED(argmax_rows) TYPED(gather_rows) TYPED(reduce_sum) TYPED(softmax_ce_sum)
+        TYPED(bce_sum) TYPED(axpy_many) TYPED(sum_squares_many) TYPED(clip_scale_many)
+        TYPED(gather_batch)
 #undef TYPED
         m["gather_index"] = launcher(&gather_index);
         return m;
