@@ -1,11 +1,13 @@
 // The GPU machine's floor for a launch-bound step, in plain CUDA C++ with no Rust in it: what
 // an empty kernel launch, a small cuBLAS sgemm and a stream-ordered allocation cost on the host,
-// alone and in the mix of one spiral training iteration of nn-cuda (11 kernel launches, 5
-// cuBLAS products and 16 allocations freed again, as nn-cuda-emu counts them for
-// `spiral_timing`). `spiral_timing --backend cuda` set beside the last line shows what nn-cuda
-// and cudarc add on top of the driver.
+// alone and in the mix of one spiral training iteration as nn-cuda made it before its
+// small-product kernel (11 kernel launches, 5 cuBLAS products and 16 allocations freed again,
+// as nn-cuda-emu counted them for `spiral_timing`; the five products are now kernel launches
+// of nn-cuda's own). `spiral_timing --backend cuda` set beside that mix's line shows what
+// nn-cuda and cudarc cost against the driver and cuBLAS. Last, what reading 64 MiB back to the
+// host costs.
 //
-// Built on the GPU machine by bundle/run.sh (`nvcc -O2 -arch=sm_90 launch_floor.cu -ldl`);
+// Built on the GPU machine by bundle/run.sh (`nvcc -O2 -arch=native launch_floor.cu -ldl`);
 // cuBLAS is opened with dlopen, so no cuBLAS headers or link step are needed. Like the Rust
 // timings it works on the legacy default stream, from a pool that keeps freed memory, and
 // prints the least (and the median) of 7 rounds; each round's clock stops after a
