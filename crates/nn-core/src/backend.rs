@@ -155,6 +155,100 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// The column of each row's maximum (the first one on ties, as NumPy's `argmax`).
     fn argmax_rows(&self, x: &Self::Tensor) -> Result<Self::Index>;
 
+    // ---- sequences -------------------------------------------------------------------------
+    // A batch of `n` sequences over `T` time steps is held time-major: a `(T·n) × D` matrix
+    // whose rows `t·n .. (t+1)·n` are time step `t`, so that each step is one contiguous block
+    // of rows and the layers around the recurrence (embedding, affine, loss) are one op over
+    // all steps.
+    /// Rows `start..start + len` of `x` as a tensor sharing its memory (no copy). Like any
+    /// shared tensor, writing to it (or to `x`) copies it first.
+    fn rows(&self, x: &Self::Tensor, start: usize, len: usize) -> Result<Self::Tensor>;
+    /// Copies `src` over rows `start..start + src.rows` of `dst`, in place.
+    fn write_rows(&self, dst: &mut Self::Tensor, start: usize, src: &Self::Tensor) -> Result<()>;
+    /// `dst[idx[i], :] += src[i, :]` for every row `i` of `src`, in order, so that repeated
+    /// indices accumulate (NumPy's `np.add.at`: the Embedding backward).
+    fn scatter_add_rows(
+        &self,
+        dst: &mut Self::Tensor,
+        idx: &Self::Index,
+        src: &Self::Tensor,
+    ) -> Result<()>;
+    /// `tanh(x)`, elementwise.
+    fn tanh(&self, x: &Self::Tensor) -> Result<Self::Tensor>;
+    /// `dout · (1 - y²)`, given the tanh's output `y`.
+    fn tanh_backward(&self, y: &Self::Tensor, dout: &Self::Tensor) -> Result<Self::Tensor>;
+    /// One RNN step, written over rows `start..start + n` of `hs`:
+    /// `tanh((hw + xw) + b)`, with `hw = h_prev · Wh` and `xw = x · Wx` (`n × H`), `b` `1 × H`.
+    fn rnn_step(
+        &self,
+        hs: &mut Self::Tensor,
+        start: usize,
+        hw: &Self::Tensor,
+        xw: &Self::Tensor,
+        b: &Self::Tensor,
+    ) -> Result<()>;
+    /// The RNN step's backward, written over rows `start..start + n` of `dts`:
+    /// `dt = (dh + dh_next) · (1 - h²)` (`dh_next` absent: 0), given the step's output `h`.
+    fn rnn_step_backward(
+        &self,
+        dts: &mut Self::Tensor,
+        start: usize,
+        dh: &Self::Tensor,
+        dh_next: Option<&Self::Tensor>,
+        h: &Self::Tensor,
+    ) -> Result<()>;
+    /// One LSTM step `t` over blocks of `n` rows (`n` = the rows of `xw`):
+    /// `a = (xw + hw) + b` (`n × 4H`, the gates `f, g, i, o` in that order),
+    /// `f, i, o = sigmoid(·)`, `g = tanh(·)`, `c = f·c_prev + g·i`, `h = o·tanh(c)`. Reads
+    /// `c_prev` from block `t` of `cs`, writes `c` and `h` over block `t + 1` of `cs` and `hs`
+    /// (`H` wide), and the activated gates over block `t` of `gates` (`4H` wide).
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_step(
+        &self,
+        hs: &mut Self::Tensor,
+        cs: &mut Self::Tensor,
+        gates: &mut Self::Tensor,
+        t: usize,
+        xw: &Self::Tensor,
+        hw: &Self::Tensor,
+        b: &Self::Tensor,
+    ) -> Result<()>;
+    /// The LSTM step's backward at step `t` (blocks of `n` rows, `n` = the rows of `dh`), from
+    /// what [`lstm_step`](Backend::lstm_step) left in `cs` and `gates`. With `dh' = dh + dh_next`
+    /// (`dh_next` absent: 0) and `tc = tanh(c)`: `ds = dc + (dh'·o)·(1 - tc²)`;
+    /// `df = (ds·c_prev)·(f(1-f))`, `dg = (ds·i)·(1 - g²)`, `di = (ds·g)·(i(1-i))`,
+    /// `do = (dh'·tc)·(o(1-o))` written over block `t` of `da` (`4H` wide); `dc` (`n × H`,
+    /// the gradient from step `t + 1`, zeros at the last step) becomes `ds·f` in place.
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_step_backward(
+        &self,
+        da: &mut Self::Tensor,
+        dc: &mut Self::Tensor,
+        t: usize,
+        dh: &Self::Tensor,
+        dh_next: Option<&Self::Tensor>,
+        cs: &Self::Tensor,
+        gates: &Self::Tensor,
+    ) -> Result<()>;
+    /// Row-wise softmax of `logits` and the mean cross-entropy `-Σ log y[i, t[i]] / count`
+    /// over the rows whose label is not [`IGNORE_LABEL`](crate::IGNORE_LABEL) (`count` of
+    /// them; no `1e-7` inside the log: the book's `TimeSoftmaxWithLoss`). Takes the logits by
+    /// value, so that a backend may write the softmax over them. Every label ignored is an
+    /// error: the mean of nothing.
+    fn softmax_cross_entropy_masked(
+        &self,
+        logits: Self::Tensor,
+        labels: &Self::Index,
+    ) -> Result<(Self::Tensor, Self::Tensor)>;
+    /// `(y - onehot(t)) · dout / count` on the rows whose label is not ignored, 0 on the
+    /// others, given the softmax `y` (taken by value: a backend may write the result over it).
+    fn softmax_cross_entropy_masked_backward(
+        &self,
+        y: Self::Tensor,
+        labels: &Self::Index,
+        dout: Self::Elem,
+    ) -> Result<Self::Tensor>;
+
     // ---- provided (backends may override to fuse) --------------------------------------------
     /// `x · w + b` with the `1 × n` bias broadcast over the rows: the Affine forward, one call
     /// so that a backend can add the bias inside the product.
@@ -422,6 +516,87 @@ pub mod check {
         let mut v = host_vec(data.len(), what)?;
         v.extend_from_slice(data);
         Ok(v)
+    }
+
+    /// Rows `start..start + len` must lie inside `x`.
+    pub fn rows(op: &'static str, x: Shape, start: usize, len: usize) -> Result<()> {
+        if start.checked_add(len).is_none_or(|end| end > x.rows) {
+            return Err(Error::shape(
+                op,
+                format!("rows {start}..{} of {x}", start.saturating_add(len)),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `src` must fit over rows `start..start + src.rows` of `dst`: as wide, and inside it.
+    pub fn block(op: &'static str, dst: Shape, start: usize, src: Shape) -> Result<()> {
+        if src.cols != dst.cols {
+            return Err(Error::shape(
+                op,
+                format!("a block {src} written into {dst}: the widths differ"),
+            ));
+        }
+        rows(op, dst, start, src.rows)
+    }
+
+    /// An RNN step's operands: `hw` and `xw` of one shape `n × H`, the bias `1 × H`, the
+    /// output rows `start..start + n` inside `hs` (`H` wide).
+    pub fn rnn_step(
+        op: &'static str,
+        hs: Shape,
+        start: usize,
+        hw: Shape,
+        xw: Shape,
+        b: Shape,
+    ) -> Result<()> {
+        same(op, hw, xw)?;
+        row(op, hw, b)?;
+        block(op, hs, start, hw)
+    }
+
+    /// An LSTM step's operands at step `t` over blocks of `n` rows of `H` units: `a` (the
+    /// gates' pre-activations or their gradients) `n × 4H`, `hs` and `cs` at least `(t + 2)·n`
+    /// rows of `H`, `gates` at least `(t + 1)·n` rows of `4H`.
+    pub fn lstm_step(
+        op: &'static str,
+        t: usize,
+        a: Shape,
+        hs: Shape,
+        cs: Shape,
+        gates: Shape,
+    ) -> Result<()> {
+        let (n, h4) = (a.rows, a.cols);
+        if h4 % 4 != 0 {
+            return Err(Error::shape(
+                op,
+                format!("gates {a}: the width is not 4·H (f, g, i, o)"),
+            ));
+        }
+        let h = h4 / 4;
+        same(op, hs, cs)?;
+        if hs.cols != h {
+            return Err(Error::shape(
+                op,
+                format!("states {hs} for gates {a}: expected {h} columns"),
+            ));
+        }
+        let end = |k: usize| t.checked_add(k).and_then(|v| v.checked_mul(n));
+        if end(2).is_none_or(|e| e > hs.rows) {
+            return Err(Error::shape(
+                op,
+                format!("step {t} of {n} rows is past the states {hs}"),
+            ));
+        }
+        if gates.cols != h4 || end(1).is_none_or(|e| e > gates.rows) {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "step {t} of {n} rows does not fit the gates {gates}: expected {h4} columns"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Host data of `len` elements must fill `shape` exactly.

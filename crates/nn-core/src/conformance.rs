@@ -371,6 +371,358 @@ pub fn indexing<B: Backend>(b: &B) {
     close(b, &loss, (1, 1), &[-(1f64 / 3. + 1e-7).ln()]);
 }
 
+fn sig(v: f64) -> f64 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+/// Values spread over `[-2, 2]`, distinct per `seed`: activations' inputs.
+fn spread(n: usize, seed: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| ((i * 37 + seed * 11) % 41) as f64 / 10.0 - 2.0)
+        .collect()
+}
+
+/// Row views, row writes, the row scatter-add, tanh and its backward: the sequence layers'
+/// plumbing. A view shares its tensor's memory, yet writing to either leaves the other as it
+/// was.
+pub fn sequences<B: Backend>(b: &B) {
+    let xv: Vec<f64> = (0..12).map(f64::from).collect();
+    let mut x = t(b, 4, 3, &xv);
+    let v = b.rows(&x, 1, 2).unwrap();
+    close(b, &v, (2, 3), &xv[3..9]);
+    // A view of a view, and the empty view at the end.
+    close(b, &b.rows(&v, 1, 1).unwrap(), (1, 3), &xv[6..9]);
+    assert_eq!(b.shape(&b.rows(&x, 4, 0).unwrap()), Shape::new(0, 3));
+    assert!(b.rows(&x, 3, 2).is_err());
+    assert!(b.rows(&x, usize::MAX, 2).is_err());
+    // Views are operands like any tensor (here a product and an elementwise op).
+    let w = t(b, 3, 1, &[1., 1., 1.]);
+    close(
+        b,
+        &b.matmul(&v, false, &w, false).unwrap(),
+        (2, 1),
+        &[12., 21.],
+    );
+    close(
+        b,
+        &b.mul(&v, &v).unwrap(),
+        (2, 3),
+        &[9., 16., 25., 36., 49., 64.],
+    );
+    // Writing rows of x leaves the view as it was; an in-place op on the view leaves x.
+    b.write_rows(&mut x, 2, &t(b, 2, 3, &[-1.; 6])).unwrap();
+    close(b, &v, (2, 3), &xv[3..9]);
+    close(
+        b,
+        &x,
+        (4, 3),
+        &[0., 1., 2., 3., 4., 5., -1., -1., -1., -1., -1., -1.],
+    );
+    let mut v2 = b.rows(&x, 0, 1).unwrap();
+    b.scale(&mut v2, B::Elem::of(10.)).unwrap();
+    close(b, &v2, (1, 3), &[0., 10., 20.]);
+    close(b, &b.rows(&x, 0, 1).unwrap(), (1, 3), &[0., 1., 2.]);
+    assert!(b.write_rows(&mut x, 3, &t(b, 2, 3, &[0.; 6])).is_err());
+    assert!(b.write_rows(&mut x, 0, &t(b, 1, 2, &[0.; 2])).is_err());
+
+    // np.add.at: repeated indices accumulate.
+    let mut dw = b.zeros(Shape::new(4, 2)).unwrap();
+    let src = t(b, 3, 2, &[1., 2., 10., 20., 100., 200.]);
+    b.scatter_add_rows(&mut dw, &idx(b, &[1, 3, 1]), &src)
+        .unwrap();
+    close(b, &dw, (4, 2), &[0., 0., 101., 202., 0., 0., 10., 20.]);
+    // From a view, into a tensor that already holds values.
+    let tail = b.rows(&src, 1, 2).unwrap();
+    b.scatter_add_rows(&mut dw, &idx(b, &[0, 0]), &tail)
+        .unwrap();
+    close(b, &dw, (4, 2), &[110., 220., 101., 202., 0., 0., 10., 20.]);
+    assert!(b
+        .scatter_add_rows(&mut dw, &idx(b, &[4, 0, 0]), &src)
+        .is_err());
+    assert!(b.scatter_add_rows(&mut dw, &idx(b, &[0, 0]), &src).is_err());
+    assert!(b
+        .scatter_add_rows(&mut dw, &idx(b, &[0, 0, 0]), &t(b, 3, 1, &[0.; 3]))
+        .is_err());
+
+    let zv = spread(10, 1);
+    let z = t(b, 2, 5, &zv);
+    let y = b.tanh(&z).unwrap();
+    close(
+        b,
+        &y,
+        (2, 5),
+        &zv.iter().map(|v| v.tanh()).collect::<Vec<_>>(),
+    );
+    let dv = spread(10, 2);
+    let want: Vec<f64> = zv
+        .iter()
+        .zip(&dv)
+        .map(|(z, d)| d * (1. - z.tanh() * z.tanh()))
+        .collect();
+    close(
+        b,
+        &b.tanh_backward(&y, &t(b, 2, 5, &dv)).unwrap(),
+        (2, 5),
+        &want,
+    );
+    assert!(b.tanh_backward(&y, &t(b, 5, 2, &dv)).is_err());
+    // Large and tiny arguments: tanh saturates at ±1 and is x near 0.
+    let edge = t(b, 1, 4, &[30., -30., 1e-8, -0.6]);
+    close(
+        b,
+        &b.tanh(&edge).unwrap(),
+        (1, 4),
+        &[1., -1., 1e-8, (-0.6f64).tanh()],
+    );
+}
+
+/// The RNN and LSTM steps, forward and backward, against the book's formulas in `f64`, with
+/// operands that are row views (as the time layers pass them) and outputs written over one
+/// block of a larger tensor, the other blocks untouched.
+pub fn recurrent<B: Backend>(b: &B) {
+    let (n, h) = (2, 3);
+    let nh = n * h;
+    // RNN: block 1 of a 3-block tensor.
+    let (hwv, xwv, bv) = (spread(nh, 3), spread(3 * nh, 4), spread(h, 5));
+    let xw_all = t(b, 3 * n, h, &xwv);
+    let xw = b.rows(&xw_all, n, n).unwrap();
+    let mut hs = t(b, 3 * n, h, &[7.; 18]);
+    b.rnn_step(&mut hs, n, &t(b, n, h, &hwv), &xw, &t(b, 1, h, &bv))
+        .unwrap();
+    let out: Vec<f64> = (0..nh)
+        .map(|i| ((hwv[i] + xwv[nh + i]) + bv[i % h]).tanh())
+        .collect();
+    let mut want = vec![7.; 18];
+    want[nh..2 * nh].copy_from_slice(&out);
+    close(b, &hs, (3 * n, h), &want);
+    assert!(b
+        .rnn_step(&mut hs, 2 * n, &t(b, n, h, &hwv), &xw, &t(b, 1, h, &bv))
+        .is_ok());
+    assert!(b
+        .rnn_step(&mut hs, 2 * n + 1, &t(b, n, h, &hwv), &xw, &t(b, 1, h, &bv))
+        .is_err());
+    assert!(b
+        .rnn_step(&mut hs, 0, &t(b, n, h, &hwv), &xw, &t(b, 1, 2, &[0.; 2]))
+        .is_err());
+    let hv = b.rows(&hs, n, n).unwrap();
+    let (dhv, dnv) = (spread(nh, 6), spread(nh, 7));
+    let mut dts = b.zeros(Shape::new(2 * n, h)).unwrap();
+    b.rnn_step_backward(&mut dts, 0, &t(b, n, h, &dhv), None, &hv)
+        .unwrap();
+    let dn = t(b, n, h, &dnv);
+    b.rnn_step_backward(&mut dts, n, &t(b, n, h, &dhv), Some(&dn), &hv)
+        .unwrap();
+    let want: Vec<f64> = (0..2 * nh)
+        .map(|k| {
+            let i = k % nh;
+            let d = if k < nh { dhv[i] } else { dhv[i] + dnv[i] };
+            d * (1. - out[i] * out[i])
+        })
+        .collect();
+    close(b, &dts, (2 * n, h), &want);
+    assert!(b
+        .rnn_step_backward(
+            &mut dts,
+            n,
+            &t(b, n, h, &dhv),
+            Some(&t(b, 1, h, &[0.; 3])),
+            &hv
+        )
+        .is_err());
+
+    // LSTM step 1 of 2 (blocks of n rows): c_prev from block 1 of cs.
+    let h4 = 4 * h;
+    let (xwv, hwv, bv) = (spread(2 * n * h4, 8), spread(n * h4, 9), spread(h4, 10));
+    let cv = spread(3 * nh, 11);
+    let xw_all = t(b, 2 * n, h4, &xwv);
+    let xw = b.rows(&xw_all, n, n).unwrap();
+    let mut hs = t(b, 3 * n, h, &[5.; 18]);
+    let mut cs = t(b, 3 * n, h, &cv);
+    let mut gates = t(b, 2 * n, h4, &vec![9.; 2 * n * h4]);
+    let bias = t(b, 1, h4, &bv);
+    b.lstm_step(
+        &mut hs,
+        &mut cs,
+        &mut gates,
+        1,
+        &xw,
+        &t(b, n, h4, &hwv),
+        &bias,
+    )
+    .unwrap();
+    let mut g_want = vec![9.; 2 * n * h4];
+    let (mut h_want, mut c_want) = (vec![5.; 18], cv.clone());
+    for r in 0..n {
+        let a = |gate: usize, j: usize| {
+            let k = r * h4 + gate * h + j;
+            (xwv[n * h4 + k] + hwv[k]) + bv[gate * h + j]
+        };
+        for j in 0..h {
+            let (f, g, i, o) = (sig(a(0, j)), a(1, j).tanh(), sig(a(2, j)), sig(a(3, j)));
+            for (gate, v) in [f, g, i, o].into_iter().enumerate() {
+                g_want[n * h4 + r * h4 + gate * h + j] = v;
+            }
+            let c = f * cv[nh + r * h + j] + g * i;
+            c_want[2 * nh + r * h + j] = c;
+            h_want[2 * nh + r * h + j] = o * c.tanh();
+        }
+    }
+    close(b, &gates, (2 * n, h4), &g_want);
+    close(b, &cs, (3 * n, h), &c_want);
+    close(b, &hs, (3 * n, h), &h_want);
+    // Step 2 would write block 3 of a 3-block state: refused.
+    assert!(b
+        .lstm_step(
+            &mut hs,
+            &mut cs,
+            &mut gates,
+            2,
+            &xw,
+            &t(b, n, h4, &hwv),
+            &bias
+        )
+        .is_err());
+    assert!(b
+        .lstm_step(
+            &mut hs,
+            &mut cs,
+            &mut gates,
+            0,
+            &xw,
+            &t(b, n, h4, &hwv),
+            &t(b, 1, h, &[0.; 3])
+        )
+        .is_err());
+
+    let (dhv, dnv, dcv) = (spread(nh, 12), spread(nh, 13), spread(nh, 14));
+    let mut da = t(b, 2 * n, h4, &vec![3.; 2 * n * h4]);
+    let mut dc = t(b, n, h, &dcv);
+    let dn = t(b, n, h, &dnv);
+    b.lstm_step_backward(
+        &mut da,
+        &mut dc,
+        1,
+        &t(b, n, h, &dhv),
+        Some(&dn),
+        &cs,
+        &gates,
+    )
+    .unwrap();
+    let mut da_want = vec![3.; 2 * n * h4];
+    let mut dc_want = vec![0.; nh];
+    for r in 0..n {
+        for j in 0..h {
+            let g = |gate: usize| g_want[n * h4 + r * h4 + gate * h + j];
+            let (f, gg, i, o) = (g(0), g(1), g(2), g(3));
+            let k = r * h + j;
+            let (c_prev, c) = (cv[nh + k], c_want[2 * nh + k]);
+            let dh = dhv[k] + dnv[k];
+            let tc = c.tanh();
+            let ds = dcv[k] + (dh * o) * (1. - tc * tc);
+            dc_want[k] = ds * f;
+            let d = [
+                (ds * c_prev) * (f * (1. - f)),
+                (ds * i) * (1. - gg * gg),
+                (ds * gg) * (i * (1. - i)),
+                (dh * tc) * (o * (1. - o)),
+            ];
+            for (gate, v) in d.into_iter().enumerate() {
+                da_want[n * h4 + r * h4 + gate * h + j] = v;
+            }
+        }
+    }
+    close(b, &da, (2 * n, h4), &da_want);
+    close(b, &dc, (n, h), &dc_want);
+    // Without dh_next, at step 0: block 0 of da, from dh alone.
+    b.lstm_step_backward(&mut da, &mut dc, 0, &t(b, n, h, &dhv), None, &cs, &gates)
+        .unwrap();
+    let got = host(b, &b.rows(&da, 0, n).unwrap());
+    assert!(got.iter().all(|v| v.is_finite() && *v != 3.0));
+    assert!(b
+        .lstm_step_backward(&mut da, &mut dc, 2, &t(b, n, h, &dhv), None, &cs, &gates)
+        .is_err());
+}
+
+/// The sequence loss: softmax with the mean cross-entropy over the positions not labelled
+/// [`IGNORE_LABEL`](crate::IGNORE_LABEL), no `1e-7` in the log, and its backward (ignored rows
+/// get no gradient); label checks; rows wide enough for a GPU to spread one over a block.
+pub fn masked_loss<B: Backend>(b: &B) {
+    use crate::IGNORE_LABEL as IGN;
+    for (rows, cols) in [(3, 4), (5, 1000), (70, 600)] {
+        let zv: Vec<f64> = (0..rows * cols)
+            .map(|i| ((i * 7919) % 23) as f64 / 4.0 - 3.0)
+            .collect();
+        let labels: Vec<u32> = (0..rows)
+            .map(|r| {
+                if r % 3 == 1 {
+                    IGN
+                } else {
+                    ((r * 31) % cols) as u32
+                }
+            })
+            .collect();
+        let mut y_want = zv.clone();
+        for row in y_want.chunks_exact_mut(cols) {
+            let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let s: f64 = row.iter().map(|v| (v - m).exp()).sum();
+            row.iter_mut().for_each(|v| *v = (*v - m).exp() / s);
+        }
+        let kept: Vec<usize> = (0..rows).filter(|&r| labels[r] != IGN).collect();
+        let count = kept.len() as f64;
+        let loss_want = -kept
+            .iter()
+            .map(|&r| y_want[r * cols + labels[r] as usize].ln())
+            .sum::<f64>()
+            / count;
+        let lab = idx(b, &labels);
+        let (y, loss) = b
+            .softmax_cross_entropy_masked(t(b, rows, cols, &zv), &lab)
+            .unwrap();
+        close(b, &y, (rows, cols), &y_want);
+        let got = b.scalar(&loss).unwrap();
+        approx::assert_relative_eq!(got, loss_want, max_relative = 4. * tol::<B>());
+        let dx = b
+            .softmax_cross_entropy_masked_backward(y, &lab, B::Elem::of(2.0))
+            .unwrap();
+        let mut dx_want = y_want.clone();
+        for r in 0..rows {
+            let row = &mut dx_want[r * cols..(r + 1) * cols];
+            if labels[r] == IGN {
+                row.fill(0.);
+                continue;
+            }
+            row[labels[r] as usize] -= 1.;
+            row.iter_mut().for_each(|v| *v = *v * 2.0 / count);
+        }
+        close(b, &dx, (rows, cols), &dx_want);
+    }
+    let z = t(b, 2, 3, &[0.; 6]);
+    let (_, loss) = b
+        .softmax_cross_entropy_masked(z.clone(), &idx(b, &[0, 2]))
+        .unwrap();
+    close(b, &loss, (1, 1), &[3f64.ln()]);
+    assert!(matches!(
+        b.softmax_cross_entropy_masked(z.clone(), &idx(b, &[0, 3])),
+        Err(Error::LabelOutOfRange {
+            label: 3,
+            row: 1,
+            classes: 3
+        })
+    ));
+    assert!(b
+        .softmax_cross_entropy_masked(z.clone(), &idx(b, &[IGN, IGN]))
+        .is_err());
+    assert!(b
+        .softmax_cross_entropy_masked(z.clone(), &idx(b, &[0]))
+        .is_err());
+    assert!(b
+        .softmax_cross_entropy_masked_backward(z.clone(), &idx(b, &[IGN, IGN]), B::Elem::of(1.0))
+        .is_err());
+    assert!(b
+        .softmax_cross_entropy_masked_backward(z, &idx(b, &[0, 5]), B::Elem::of(1.0))
+        .is_err());
+}
+
 /// Small integers in `[-6, 6]`, spread by `i`: sums and products of a few thousand of them are
 /// exact in `f32`, so large results can be compared exactly.
 fn ints(n: usize, seed: usize) -> Vec<f64> {
@@ -766,8 +1118,8 @@ macro_rules! conformance_tests {
             #[allow(unused_imports)]
             use super::*;
             $crate::conformance_tests!(@each $make;
-                memory, matmul, bias, activations, losses, updates, indexing, empty, widths, large,
-                beyond_memory);
+                memory, matmul, bias, activations, losses, updates, indexing, sequences, recurrent,
+                masked_loss, empty, widths, large, beyond_memory);
         }
     };
     (@each $make:expr; $($op:ident),*) => {

@@ -32,3 +32,7 @@ pub use error::{Error, Result};
 pub use params::{Param, ParamId, ParamStore};
 pub use rng::NumpyRng;
 pub use shape::Shape;
+
+/// The label a sequence loss skips (the book's `ignore_label = -1`, as a `u32`): positions
+/// labelled so count neither in the loss nor in its mean.
+pub const IGNORE_LABEL: u32 = u32::MAX;

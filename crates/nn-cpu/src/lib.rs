@@ -95,11 +95,13 @@ impl<E: CpuFloat> Cpu<E> {
     }
 }
 
-/// A row-major matrix on the CPU. Clones share the buffer (a reference count); in-place ops
-/// copy it first when it is shared.
+/// A row-major matrix on the CPU. Clones and row views ([`Backend::rows`](nn_core::Backend::rows))
+/// share the buffer (a reference count); in-place ops copy it first when it is shared.
 #[derive(Clone)]
 pub struct CpuTensor<E: CpuFloat> {
     shape: Shape,
+    /// Where the elements start in `buf` (a view of rows of a larger tensor starts past 0).
+    offset: usize,
     buf: ManuallyDrop<Arc<Buf<E>>>,
 }
 
@@ -121,12 +123,12 @@ impl<E: CpuFloat> std::fmt::Debug for CpuTensor<E> {
 impl<E: CpuFloat> CpuTensor<E> {
     /// The tensor as an `ndarray` view.
     pub fn array(&self) -> ArrayView2<'_, E> {
-        ArrayView2::from_shape((self.shape.rows, self.shape.cols), &self.buf.0)
+        ArrayView2::from_shape((self.shape.rows, self.shape.cols), self.as_slice())
             .expect("a tensor's buffer fills its shape")
     }
     /// The elements, row-major.
     pub fn as_slice(&self) -> &[E] {
-        &self.buf.0
+        &self.buf.0[self.offset..self.offset + self.shape.len()]
     }
 }
 

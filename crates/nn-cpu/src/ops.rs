@@ -6,7 +6,7 @@ use crate::storage::{self, pooled, CpuFloat};
 use crate::{Cpu, CpuIndex, CpuTensor};
 use ndarray::ArcArray1;
 use nn_core::backend::check;
-use nn_core::{Backend, Error, Result, Shape};
+use nn_core::{Backend, Error, Result, Shape, IGNORE_LABEL};
 use std::mem::ManuallyDrop;
 
 /// A tensor of `shape` whose elements `fill` pushes, in order.
@@ -26,21 +26,23 @@ fn with_buffer<E: CpuFloat>(shape: Shape, fill: impl FnOnce(&mut Vec<E>)) -> Res
     debug_assert_eq!(v.len(), shape.len());
     Ok(CpuTensor {
         shape,
+        offset: 0,
         buf: ManuallyDrop::new(buf),
     })
 }
 
 fn data<E: CpuFloat>(t: &CpuTensor<E>) -> &[E] {
-    &t.buf.0
+    t.as_slice()
 }
 
 /// The elements for writing, copied first if another tensor shares them.
 fn data_mut<E: CpuFloat>(t: &mut CpuTensor<E>) -> Result<&mut [E]> {
     if storage::get_mut(&mut t.buf).is_none() {
-        let copy = build(t.shape, |v| v.extend_from_slice(&t.buf.0))?;
+        let copy = build(t.shape, |v| v.extend_from_slice(t.as_slice()))?;
         *t = copy;
     }
-    Ok(storage::get_mut(&mut t.buf).expect("just made unique"))
+    let (start, end) = (t.offset, t.offset + t.shape.len());
+    Ok(&mut storage::get_mut(&mut t.buf).expect("just made unique")[start..end])
 }
 
 /// A tensor of `shape` whose elements `fill` writes, every one of them: the buffer comes with
@@ -418,6 +420,205 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         Ok(CpuIndex(rows.iter().map(|&i| s[i as usize]).collect()))
     }
 
+    fn rows(&self, x: &CpuTensor<E>, start: usize, len: usize) -> Result<CpuTensor<E>> {
+        check::rows("rows", x.shape, start, len)?;
+        let mut v = x.clone();
+        v.offset += start * x.shape.cols;
+        v.shape = Shape::new(len, x.shape.cols);
+        Ok(v)
+    }
+    fn write_rows(&self, dst: &mut CpuTensor<E>, start: usize, src: &CpuTensor<E>) -> Result<()> {
+        check::block("write_rows", dst.shape, start, src.shape)?;
+        let c = dst.shape.cols;
+        data_mut(dst)?[start * c..(start + src.shape.rows) * c].copy_from_slice(data(src));
+        Ok(())
+    }
+    fn scatter_add_rows(
+        &self,
+        dst: &mut CpuTensor<E>,
+        idx: &CpuIndex,
+        src: &CpuTensor<E>,
+    ) -> Result<()> {
+        let ids = index_slice(idx);
+        if src.shape.rows != ids.len() || src.shape.cols != dst.shape.cols {
+            return Err(Error::shape(
+                "scatter_add_rows",
+                format!(
+                    "{} rows of {} into rows of {} by {} indices",
+                    src.shape.rows,
+                    src.shape,
+                    dst.shape,
+                    ids.len()
+                ),
+            ));
+        }
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= dst.shape.rows) {
+            check::index_bound("scatter_add_rows", bad, dst.shape.rows)?;
+        }
+        let c = dst.shape.cols;
+        let d = data_mut(dst)?;
+        for (&k, row) in ids.iter().zip(data(src).chunks_exact(c.max(1))) {
+            let k = k as usize * c;
+            for (a, &v) in d[k..k + c].iter_mut().zip(row) {
+                *a += v;
+            }
+        }
+        Ok(())
+    }
+    fn tanh(&self, x: &CpuTensor<E>) -> Result<CpuTensor<E>> {
+        fill(x.shape, |v| par_chunks(data(x), v, simd::tanh))
+    }
+    fn tanh_backward(&self, y: &CpuTensor<E>, dout: &CpuTensor<E>) -> Result<CpuTensor<E>> {
+        zip_map("tanh_backward", y, dout, |y, d| d * (E::one() - y * y))
+    }
+    fn rnn_step(
+        &self,
+        hs: &mut CpuTensor<E>,
+        start: usize,
+        hw: &CpuTensor<E>,
+        xw: &CpuTensor<E>,
+        b: &CpuTensor<E>,
+    ) -> Result<()> {
+        check::rnn_step("rnn_step", hs.shape, start, hw.shape, xw.shape, b.shape)?;
+        let (c, n) = (hs.shape.cols, hw.shape.rows);
+        let out = &mut data_mut(hs)?[start * c..(start + n) * c];
+        simd::rnn_step(data(hw), data(xw), data(b), out);
+        Ok(())
+    }
+    fn rnn_step_backward(
+        &self,
+        dts: &mut CpuTensor<E>,
+        start: usize,
+        dh: &CpuTensor<E>,
+        dh_next: Option<&CpuTensor<E>>,
+        h: &CpuTensor<E>,
+    ) -> Result<()> {
+        let op = "rnn_step_backward";
+        check::same(op, dh.shape, h.shape)?;
+        if let Some(n) = dh_next {
+            check::same(op, dh.shape, n.shape)?;
+        }
+        check::block(op, dts.shape, start, dh.shape)?;
+        let c = dts.shape.cols;
+        let out = &mut data_mut(dts)?[start * c..(start + dh.shape.rows) * c];
+        let one = E::one();
+        match dh_next {
+            Some(n) => {
+                for (((o, &d), &dn), &y) in out.iter_mut().zip(data(dh)).zip(data(n)).zip(data(h)) {
+                    *o = (d + dn) * (one - y * y);
+                }
+            }
+            None => simd::zip_into(data(dh), data(h), out, |d, y| d * (one - y * y)),
+        }
+        Ok(())
+    }
+    fn lstm_step(
+        &self,
+        hs: &mut CpuTensor<E>,
+        cs: &mut CpuTensor<E>,
+        gates: &mut CpuTensor<E>,
+        t: usize,
+        xw: &CpuTensor<E>,
+        hw: &CpuTensor<E>,
+        b: &CpuTensor<E>,
+    ) -> Result<()> {
+        let op = "lstm_step";
+        check::same(op, xw.shape, hw.shape)?;
+        check::row(op, xw.shape, b.shape)?;
+        check::lstm_step(op, t, xw.shape, hs.shape, cs.shape, gates.shape)?;
+        let (n, hh) = (xw.shape.rows, hs.shape.cols);
+        let block = n * hh;
+        let (c_prev, c) = data_mut(cs)?.split_at_mut((t + 1) * block);
+        let h = &mut data_mut(hs)?[(t + 1) * block..(t + 2) * block];
+        let g = &mut data_mut(gates)?[t * 4 * block..(t + 1) * 4 * block];
+        simd::lstm_step(
+            data(xw),
+            data(hw),
+            data(b),
+            &c_prev[t * block..],
+            g,
+            &mut c[..block],
+            h,
+        );
+        Ok(())
+    }
+    fn lstm_step_backward(
+        &self,
+        da: &mut CpuTensor<E>,
+        dc: &mut CpuTensor<E>,
+        t: usize,
+        dh: &CpuTensor<E>,
+        dh_next: Option<&CpuTensor<E>>,
+        cs: &CpuTensor<E>,
+        gates: &CpuTensor<E>,
+    ) -> Result<()> {
+        let op = "lstm_step_backward";
+        let (n, hh) = (dh.shape.rows, dh.shape.cols);
+        let a = Shape::new(n, 4 * hh);
+        check::lstm_step(op, t, a, cs.shape, cs.shape, gates.shape)?;
+        check::same(op, dh.shape, dc.shape)?;
+        if let Some(d) = dh_next {
+            check::same(op, dh.shape, d.shape)?;
+        }
+        check::block(op, da.shape, t * n, a)?;
+        let block = n * hh;
+        let cv = data(cs);
+        let g = &data(gates)[t * 4 * block..(t + 1) * 4 * block];
+        let out = &mut data_mut(da)?[t * 4 * block..(t + 1) * 4 * block];
+        simd::lstm_step_backward(
+            hh,
+            data(dh),
+            dh_next.map(data),
+            &cv[t * block..(t + 1) * block],
+            &cv[(t + 1) * block..(t + 2) * block],
+            g,
+            data_mut(dc)?,
+            out,
+        );
+        Ok(())
+    }
+    fn softmax_cross_entropy_masked(
+        &self,
+        logits: CpuTensor<E>,
+        labels: &CpuIndex,
+    ) -> Result<(CpuTensor<E>, CpuTensor<E>)> {
+        let op = "softmax_cross_entropy_masked";
+        let s = logits.shape;
+        let lab = index_slice(labels);
+        masked_checks(op, s, lab)?;
+        let mut y = logits;
+        let cols = s.cols.max(1);
+        par_rows(data_mut(&mut y)?, cols, |v, _| simd::softmax_rows(v, cols));
+        let (total, count) = simd::sum_log_picked_masked(data(&y), cols, lab, IGNORE_LABEL);
+        let loss = -total / E::of(count as f64);
+        Ok((y, scalar(loss)?))
+    }
+    fn softmax_cross_entropy_masked_backward(
+        &self,
+        y: CpuTensor<E>,
+        labels: &CpuIndex,
+        dout: E,
+    ) -> Result<CpuTensor<E>> {
+        let op = "softmax_cross_entropy_masked_backward";
+        let s = y.shape;
+        let lab = index_slice(labels);
+        let count = E::of(masked_checks(op, s, lab)? as f64);
+        let mut dx = y;
+        let cols = s.cols.max(1);
+        par_rows(data_mut(&mut dx)?, cols, |v, first| {
+            let labs = &lab[first..first + v.len() / cols];
+            for (row, &l) in v.chunks_exact_mut(cols).zip(labs) {
+                if l == IGNORE_LABEL {
+                    row.fill(E::zero());
+                    continue;
+                }
+                row[l as usize] -= E::one();
+                simd::apply(row, |e| e * dout / count);
+            }
+        });
+        Ok(dx)
+    }
+
     fn argmax_rows(&self, x: &CpuTensor<E>) -> Result<CpuIndex> {
         let s = x.shape;
         check::row_width("argmax_rows", s)?;
@@ -435,6 +636,45 @@ impl<E: CpuFloat> Backend for Cpu<E> {
             .collect::<Vec<_>>();
         Ok(CpuIndex(ArcArray1::from(v)))
     }
+}
+
+/// A masked loss's labels: one per row, at least one row, those not ignored in range, and at
+/// least one of them. Returns how many are not ignored.
+fn masked_checks(op: &'static str, s: Shape, labels: &[u32]) -> Result<usize> {
+    check::labels(op, s, labels.len())?;
+    let mut count = 0;
+    for (row, &l) in labels.iter().enumerate() {
+        if l == IGNORE_LABEL {
+            continue;
+        }
+        if l as usize >= s.cols {
+            return Err(Error::LabelOutOfRange {
+                label: l as usize,
+                row,
+                classes: s.cols,
+            });
+        }
+        count += 1;
+    }
+    if count == 0 {
+        return Err(Error::invalid(format!(
+            "{op}: every label is the ignore label, so the mean loss is over no position"
+        )));
+    }
+    Ok(count)
+}
+
+/// `f(rows, first_row)` over whole rows of `v` (`cols` wide), in parallel chunks of rows above
+/// [`PARALLEL_ELEMS`] elements.
+fn par_rows<E: CpuFloat>(v: &mut [E], cols: usize, f: impl Fn(&mut [E], usize) + Sync) {
+    if v.len() < PARALLEL_ELEMS {
+        return f(v, 0);
+    }
+    use rayon::prelude::*;
+    let rows = (PARALLEL_ELEMS / 2).div_ceil(cols);
+    v.par_chunks_mut(rows * cols)
+        .enumerate()
+        .for_each(|(k, chunk)| f(chunk, k * rows));
 }
 
 fn binary_checks(op: &'static str, s: Shape, labels: &CpuIndex) -> Result<()> {

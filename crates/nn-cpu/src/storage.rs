@@ -64,6 +64,10 @@ pub trait CpuFloat: Float {
     /// `ln(self)`, inlined and vectorisable ([`crate::simd`]): within a few ulp of `ln`.
     /// `FMA` as for [`CpuFloat::exp_fast`].
     fn ln_fast<const FMA: bool>(self) -> Self;
+
+    /// `tanh(self)`, inlined and vectorisable ([`crate::simd`]): within a few ulp of `tanh`.
+    /// `FMA` as for [`CpuFloat::exp_fast`].
+    fn tanh_fast<const FMA: bool>(self) -> Self;
 }
 
 thread_local! {
@@ -84,6 +88,10 @@ impl CpuFloat for f32 {
     fn ln_fast<const FMA: bool>(self) -> f32 {
         crate::simd::ln_f32::<FMA>(self)
     }
+    #[inline(always)]
+    fn tanh_fast<const FMA: bool>(self) -> f32 {
+        crate::simd::tanh_f32::<FMA>(self)
+    }
 }
 impl CpuFloat for f64 {
     fn pool() -> &'static LocalKey<RefCell<Pool<f64>>> {
@@ -96,6 +104,10 @@ impl CpuFloat for f64 {
     #[inline(always)]
     fn ln_fast<const FMA: bool>(self) -> f64 {
         crate::simd::ln_f64::<FMA>(self)
+    }
+    #[inline(always)]
+    fn tanh_fast<const FMA: bool>(self) -> f64 {
+        crate::simd::tanh_f64::<FMA>(self)
     }
 }
 

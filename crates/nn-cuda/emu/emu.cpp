@@ -352,7 +352,9 @@ const std::map<std::string, Launcher>& kernels() {
         TYPED(softmax_ce) TYPED(softmax_ce_backward) TYPED(bce) TYPED(bce_backward)
         TYPED(argmax_rows) TYPED(gather_rows) TYPED(reduce_sum) TYPED(softmax_ce_sum)
         TYPED(bce_sum) TYPED(axpy_many) TYPED(sum_squares_many) TYPED(clip_scale_many)
-        TYPED(gather_batch)
+        TYPED(gather_batch) TYPED(tanh) TYPED(tanh_backward) TYPED(rnn_step)
+        TYPED(rnn_step_backward) TYPED(lstm_step) TYPED(lstm_step_backward) TYPED(scatter_add_rows)
+        TYPED(softmax_masked_rows) TYPED(masked_loss_sum) TYPED(softmax_masked_backward)
 #undef TYPED
         m["gather_index"] = launcher(&gather_index);
         return m;

@@ -2,7 +2,8 @@
 
 use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, ValidAsZeroBits,
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DeviceRepr,
+    LaunchConfig, ValidAsZeroBits,
 };
 use nn_core::{Error, Float, Result, Shape};
 use std::collections::HashMap;
@@ -43,6 +44,16 @@ const TYPED_KERNELS: &[&str] = &[
     "sum_squares_many",
     "clip_scale_many",
     "gather_batch",
+    "tanh",
+    "tanh_backward",
+    "rnn_step",
+    "rnn_step_backward",
+    "lstm_step",
+    "lstm_step_backward",
+    "scatter_add_rows",
+    "softmax_masked_rows",
+    "masked_loss_sum",
+    "softmax_masked_backward",
 ];
 
 /// An element type the GPU computes in: `f32` or `f64`.
@@ -53,12 +64,12 @@ pub trait CudaFloat: Float + DeviceRepr + ValidAsZeroBits + Unpin {
     ///
     /// # Safety
     /// `cfg` must describe matrices that fit the buffers.
-    unsafe fn gemm(
+    unsafe fn gemm<A: DevicePtr<Self>, B: DevicePtr<Self>, C: DevicePtrMut<Self>>(
         blas: &CudaBlas,
         cfg: GemmConfig<Self>,
-        a: &CudaSlice<Self>,
-        b: &CudaSlice<Self>,
-        c: &mut CudaSlice<Self>,
+        a: &A,
+        b: &B,
+        c: &mut C,
     ) -> Result<()>;
 }
 
@@ -66,12 +77,12 @@ macro_rules! cuda_float {
     ($t:ty, $s:literal) => {
         impl CudaFloat for $t {
             const SUFFIX: &'static str = $s;
-            unsafe fn gemm(
+            unsafe fn gemm<A: DevicePtr<Self>, B: DevicePtr<Self>, C: DevicePtrMut<Self>>(
                 blas: &CudaBlas,
                 cfg: GemmConfig<Self>,
-                a: &CudaSlice<Self>,
-                b: &CudaSlice<Self>,
-                c: &mut CudaSlice<Self>,
+                a: &A,
+                b: &B,
+                c: &mut C,
             ) -> Result<()> {
                 // SAFETY: the caller guarantees that `cfg` fits the buffers.
                 unsafe { blas.gemm(cfg, a, b, c) }
@@ -419,7 +430,7 @@ thread_local! {
 /// Threads per block of a grid-stride launch.
 const BLOCK: usize = 256;
 /// Blocks per grid-stride launch at most: a grid's threads then step through larger tensors.
-const MAX_BLOCKS: usize = 4096;
+pub(crate) const MAX_BLOCKS: usize = 4096;
 /// The most elements a GPU tensor holds. The kernels index with `u32`, and a grid-stride loop
 /// steps its index one whole grid (`MAX_BLOCKS · BLOCK`) past the last element before it
 /// stops: that step must not wrap past 2³² back into the tensor.
@@ -537,10 +548,13 @@ pub fn available() -> Result<()> {
     Device::get(0).map(drop)
 }
 
-/// A matrix on the GPU. Clones share the buffer; in-place ops copy it first when shared.
+/// A matrix on the GPU. Clones and row views share the buffer; in-place ops copy it first when
+/// shared.
 pub struct CudaTensor<E: CudaFloat> {
     pub(crate) buf: Arc<CudaSlice<E>>,
     pub(crate) shape: Shape,
+    /// Where the elements start in `buf` (a view of rows of a larger tensor starts past 0).
+    pub(crate) offset: usize,
 }
 
 impl<E: CudaFloat> Clone for CudaTensor<E> {
@@ -548,6 +562,7 @@ impl<E: CudaFloat> Clone for CudaTensor<E> {
         CudaTensor {
             buf: self.buf.clone(),
             shape: self.shape,
+            offset: self.offset,
         }
     }
 }
@@ -566,7 +581,7 @@ pub struct CudaIndex {
     pub(crate) len: usize,
     pub(crate) host: Option<Arc<Vec<u32>>>,
     /// Every index is below this bound.
-    pub(crate) bound: u32,
+    pub(crate) bound: u64,
 }
 
 impl std::fmt::Debug for CudaIndex {

@@ -24,6 +24,10 @@ template <> __device__ __forceinline__ double t_log<double>(double x) { return l
 template <typename T> __device__ __forceinline__ T t_sqrt(T x);
 template <> __device__ __forceinline__ float t_sqrt<float>(float x) { return sqrtf(x); }
 template <> __device__ __forceinline__ double t_sqrt<double>(double x) { return sqrt(x); }
+template <typename T> __device__ __forceinline__ T t_tanh(T x);
+template <> __device__ __forceinline__ float t_tanh<float>(float x) { return tanhf(x); }
+template <> __device__ __forceinline__ double t_tanh<double>(double x) { return tanh(x); }
+template <typename T> __device__ __forceinline__ T t_sigmoid(T x) { return T(1) / (T(1) + t_exp<T>(-x)); }
 
 // ---- elementwise -------------------------------------------------------------------------
 template <typename T> __device__ void add_row(const T* a, const T* row, T* out, u32 rows, u32 cols) {
@@ -163,6 +167,131 @@ template <typename T> __device__ T block_sum(T s) {
     return part[0];
 }
 
+// ---- sequences: time-major blocks of rows -------------------------------------------------
+template <typename T> __device__ void tanh_k(const T* x, T* out, u32 n) {
+    GRID_STRIDE(i, n) { out[i] = t_tanh<T>(x[i]); }
+}
+template <typename T> __device__ void tanh_backward(const T* y, const T* d, T* out, u32 n) {
+    GRID_STRIDE(i, n) { out[i] = d[i] * (T(1) - y[i] * y[i]); }
+}
+// out = tanh((hw + xw) + b), rows × cols, b one row.
+template <typename T> __device__ void rnn_step(const T* hw, const T* xw, const T* b, T* out, u32 rows, u32 cols) {
+    GRID_STRIDE(i, rows * cols) { out[i] = t_tanh<T>((hw[i] + xw[i]) + b[i % cols]); }
+}
+// out = (dh + dn) · (1 - h²), dn left out when has_next is 0.
+template <typename T> __device__ void rnn_step_backward(const T* dh, const T* dn, const T* h, T* out, u32 n, int has_next) {
+    GRID_STRIDE(i, n) {
+        T d = has_next ? dh[i] + dn[i] : dh[i];
+        out[i] = d * (T(1) - h[i] * h[i]);
+    }
+}
+// One LSTM step, a thread per (row, unit): the gates f, g, i, o of a row are 4·hh wide.
+template <typename T>
+__device__ void lstm_step(const T* xw, const T* hw, const T* b, const T* c_prev, T* gates, T* c, T* h, u32 rows, u32 hh) {
+    GRID_STRIDE(k, rows * hh) {
+        u32 r = k / hh, j = k % hh, base = r * 4 * hh + j;
+        T f = t_sigmoid<T>((xw[base] + hw[base]) + b[j]);
+        T g = t_tanh<T>((xw[base + hh] + hw[base + hh]) + b[hh + j]);
+        T i = t_sigmoid<T>((xw[base + 2 * hh] + hw[base + 2 * hh]) + b[2 * hh + j]);
+        T o = t_sigmoid<T>((xw[base + 3 * hh] + hw[base + 3 * hh]) + b[3 * hh + j]);
+        gates[base] = f;
+        gates[base + hh] = g;
+        gates[base + 2 * hh] = i;
+        gates[base + 3 * hh] = o;
+        T cn = f * c_prev[k] + g * i;
+        c[k] = cn;
+        h[k] = o * t_tanh<T>(cn);
+    }
+}
+// The LSTM step's backward, a thread per (row, unit), in the book's order of operations.
+template <typename T>
+__device__ void lstm_step_backward(const T* dh, const T* dn, int has_next, const T* c_prev, const T* c, const T* gates, T* dc, T* da, u32 rows, u32 hh) {
+    GRID_STRIDE(k, rows * hh) {
+        u32 r = k / hh, j = k % hh, base = r * 4 * hh + j;
+        T f = gates[base], g = gates[base + hh], i = gates[base + 2 * hh], o = gates[base + 3 * hh];
+        T d = has_next ? dh[k] + dn[k] : dh[k];
+        T tc = t_tanh<T>(c[k]);
+        T ds = dc[k] + (d * o) * (T(1) - tc * tc);
+        dc[k] = ds * f;
+        da[base] = (ds * c_prev[k]) * (f * (T(1) - f));
+        da[base + hh] = (ds * i) * (T(1) - g * g);
+        da[base + 2 * hh] = (ds * g) * (i * (T(1) - i));
+        da[base + 3 * hh] = (d * tc) * (o * (T(1) - o));
+    }
+}
+// dst[idx[i], :] += src[i, :] for rows i in order (np.add.at), without atomics: the thread of
+// (i, j) whose i is the first row naming its destination adds every row naming it, in order,
+// so that the sums round as the CPU's do, whatever the order the threads run in.
+template <typename T> __device__ void scatter_add_rows(T* dst, const u32* idx, const T* src, u32 rows, u32 cols) {
+    GRID_STRIDE(k, rows * cols) {
+        u32 i = k / cols, j = k % cols, d = idx[i];
+        bool first = true;
+        for (u32 p = 0; p < i; ++p) if (idx[p] == d) { first = false; break; }
+        if (first) {
+            T acc = dst[d * cols + j];
+            for (u32 p = i; p < rows; ++p) if (idx[p] == d) acc += src[p * cols + j];
+            dst[d * cols + j] = acc;
+        }
+    }
+}
+// The maximum of every thread's `m` over the block, as block_sum.
+template <typename T> __device__ T block_max(T m) {
+    SHARED_ARRAY(T, part, 1024);
+    __syncthreads();
+    part[threadIdx.x] = m;
+    __syncthreads();
+    for (u32 w = blockDim.x / 2; w > 0; w /= 2) {
+        if (threadIdx.x < w && part[threadIdx.x + w] > part[threadIdx.x]) part[threadIdx.x] = part[threadIdx.x + w];
+        __syncthreads();
+    }
+    return part[0];
+}
+// Softmax of each row (a block per row, rows stepped by the grid) into y (over x itself when x
+// is null), and -log y[t] into row_loss (0 for a row labelled `ignore`).
+template <typename T> __device__ void softmax_masked_rows(const T* x, const u32* t, T* y, T* row_loss, u32 rows, u32 cols, u32 ignore) {
+    if (!x) x = y;
+    for (u32 r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T* xr = x + (size_t)r * cols;
+        T* yr = y + (size_t)r * cols;
+        T m = xr[0];
+        for (u32 j = threadIdx.x; j < cols; j += blockDim.x) m = xr[j] > m ? xr[j] : m;
+        m = block_max(m);
+        T s = T(0);
+        for (u32 j = threadIdx.x; j < cols; j += blockDim.x) { T e = t_exp<T>(xr[j] - m); yr[j] = e; s += e; }
+        s = block_sum(s);
+        for (u32 j = threadIdx.x; j < cols; j += blockDim.x) yr[j] /= s;
+        __syncthreads();
+        if (threadIdx.x == 0) row_loss[r] = t[r] == ignore ? T(0) : -t_log<T>(yr[t[r]]);
+    }
+}
+// The number of labels other than `ignore`, over the block.
+template <typename T> __device__ T block_count(const u32* t, u32 rows, u32 ignore) {
+    T n = T(0);
+    for (u32 r = threadIdx.x; r < rows; r += blockDim.x) n += t[r] != ignore ? T(1) : T(0);
+    return block_sum(n);
+}
+// loss[0] = Σ row_loss / (the number of labels other than `ignore`). One block.
+template <typename T> __device__ void masked_loss_sum(const T* row_loss, const u32* t, T* loss, u32 rows, u32 ignore) {
+    T s = T(0);
+    for (u32 r = threadIdx.x; r < rows; r += blockDim.x) s += row_loss[r];
+    T total = block_sum(s);
+    T count = block_count<T>(t, rows, ignore);
+    if (threadIdx.x == 0) loss[0] = total / count;
+}
+// (y - onehot(t)) · dout / count on rows not labelled `ignore`, 0 on the others; over y itself
+// (in out) when y is null.
+template <typename T> __device__ void softmax_masked_backward(const T* y, const u32* t, T* out, T dout, u32 rows, u32 cols, u32 ignore) {
+    if (!y) y = out;
+    T count = block_count<T>(t, rows, ignore);
+    GRID_STRIDE(i, rows * cols) {
+        u32 r = i / cols, j = i % cols;
+        if (t[r] == ignore) { out[i] = T(0); continue; }
+        T v = y[i];
+        if (t[r] == j) v -= T(1);
+        out[i] = v * dout / count;
+    }
+}
+
 // `out[0] = Σ (square ? x² : x) / div` (a division, as NumPy's `sum(...) / batch_size`).
 template <typename T> __device__ void reduce_sum(const T* x, T* out, u32 n, T div, int square) {
     T s = T(0);
@@ -275,6 +404,16 @@ extern "C" __global__ void BLOCK_KERNEL bce_sum_##S(const T* y, const u32* t, T*
 extern "C" __global__ void axpy_many_##S(Many<T> m, T a) { axpy_many<T>(m, a); }                      \
 extern "C" __global__ void clip_scale_many_##S(Many<T> m, const T* sq, double mx) { clip_scale_many<T>(m, sq, mx); } \
 extern "C" __global__ void BLOCK_KERNEL sum_squares_many_##S(Many<T> m, T* o, int acc) { sum_squares_many<T>(m, o, acc); } \
+extern "C" __global__ void tanh_##S(const T* x, T* o, u32 n) { tanh_k<T>(x, o, n); } \
+extern "C" __global__ void tanh_backward_##S(const T* y, const T* d, T* o, u32 n) { tanh_backward<T>(y, d, o, n); } \
+extern "C" __global__ void rnn_step_##S(const T* hw, const T* xw, const T* b, T* o, u32 rows, u32 cols) { rnn_step<T>(hw, xw, b, o, rows, cols); } \
+extern "C" __global__ void rnn_step_backward_##S(const T* dh, const T* dn, const T* h, T* o, u32 n, int hn) { rnn_step_backward<T>(dh, dn, h, o, n, hn); } \
+extern "C" __global__ void lstm_step_##S(const T* xw, const T* hw, const T* b, const T* cp, T* g, T* c, T* h, u32 rows, u32 hh) { lstm_step<T>(xw, hw, b, cp, g, c, h, rows, hh); } \
+extern "C" __global__ void lstm_step_backward_##S(const T* dh, const T* dn, int hn, const T* cp, const T* c, const T* g, T* dc, T* da, u32 rows, u32 hh) { lstm_step_backward<T>(dh, dn, hn, cp, c, g, dc, da, rows, hh); } \
+extern "C" __global__ void scatter_add_rows_##S(T* d, const u32* i, const T* s, u32 rows, u32 cols) { scatter_add_rows<T>(d, i, s, rows, cols); } \
+extern "C" __global__ void BLOCK_KERNEL softmax_masked_rows_##S(const T* x, const u32* t, T* y, T* l, u32 rows, u32 cols, u32 ig) { softmax_masked_rows<T>(x, t, y, l, rows, cols, ig); } \
+extern "C" __global__ void BLOCK_KERNEL masked_loss_sum_##S(const T* l, const u32* t, T* o, u32 rows, u32 ig) { masked_loss_sum<T>(l, t, o, rows, ig); } \
+extern "C" __global__ void BLOCK_KERNEL softmax_masked_backward_##S(const T* y, const u32* t, T* o, T d, u32 rows, u32 cols, u32 ig) { softmax_masked_backward<T>(y, t, o, d, rows, cols, ig); } \
 extern "C" __global__ void gather_batch_##S(const T* s, const u32* l, const u32* i, T* o, u32* ot, u32 st, u32 len, u32 cols) { gather_batch<T>(s, l, i, o, ot, st, len, cols); }
 
 INSTANTIATE(float, f32)

@@ -2,12 +2,13 @@
 //! for every other op.
 
 use crate::device::{
-    cfg_for, dev_err, Cuda, CudaFloat, CudaIndex, CudaTensor, HOST_READS, LAUNCHES, MAX_ELEMENTS,
+    cfg_for, dev_err, Cuda, CudaFloat, CudaIndex, CudaTensor, HOST_READS, LAUNCHES, MAX_BLOCKS,
+    MAX_ELEMENTS,
 };
 use cudarc::cublas::{sys::cublasOperation_t as Op, GemmConfig};
-use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, CudaView, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 use nn_core::backend::check;
-use nn_core::{Backend, Error, Result, Shape};
+use nn_core::{Backend, Error, Result, Shape, IGNORE_LABEL};
 use std::sync::Arc;
 
 /// Launches kernel `$name` (for this backend's element type) with the arguments its
@@ -16,12 +17,13 @@ macro_rules! launch {
     ($self:expr, $name:expr, $cfg:expr; $($arg:expr),* $(,)?) => {{
         let f = $self.dev.func($name, E::SUFFIX);
         let mut b = $self.dev.stream.launch_builder(f);
-        $( b.arg($arg); )*
-        // Counted once the arguments are in: one of another GPU's stops before the launch.
-        $self.count_launch();
+        // One expression, so that temporaries among the arguments (views) outlive the launch.
         // SAFETY: each call site passes the argument list its kernel in kernels.cu declares,
         // with buffers of at least the sizes the kernel indexes (shapes are checked first).
-        unsafe { b.launch($cfg) }.map(drop).map_err(dev_err($name))
+        let launched = unsafe { b $( .arg($arg) )* .launch($cfg) };
+        // Counted once the arguments are in: one of another GPU's stops before the launch.
+        $self.count_launch();
+        launched.map(drop).map_err(dev_err($name))
     }};
 }
 
@@ -30,6 +32,10 @@ const BLOCK_REDUCE: LaunchConfig = LaunchConfig {
     block_dim: (1024, 1, 1),
     shared_mem_bytes: 0,
 };
+
+/// Threads per block of the kernels that give each row a block of its own (the sequence loss's
+/// softmax over a vocabulary).
+const ROW_BLOCK: u32 = 256;
 
 /// Batches up to this many rows get their softmax (or sigmoid) loss and its sum in one launch of
 /// one block; larger ones spread the rows over many blocks and sum in a second launch.
@@ -75,6 +81,11 @@ fn gathered_host(src: &CudaIndex, idx: &CudaIndex, start: usize, len: usize) -> 
         ),
         _ => None,
     }
+}
+
+/// Bytes of `n` elements of `E`, as a device-pointer offset.
+fn byte_offset<E>(n: usize) -> u64 {
+    (n * std::mem::size_of::<E>()) as u64
 }
 
 fn u32_len(n: usize) -> Result<u32> {
@@ -126,19 +137,35 @@ impl<E: CudaFloat> Cuda<E> {
         CudaTensor {
             buf: Arc::new(buf),
             shape,
+            offset: 0,
         }
     }
 
-    /// The buffer of `t` for writing, copied first if another tensor shares it.
+    /// The elements of `t` (a view of its rows of its buffer), when this backend's GPU holds
+    /// them.
+    pub(crate) fn view<'a>(&self, t: &'a CudaTensor<E>) -> Result<CudaView<'a, E>> {
+        let buf = self.mine(&t.buf)?;
+        Ok(buf.slice(t.offset..t.offset + t.shape.len()))
+    }
+
+    /// The buffer of `t` for writing, copied first if another tensor shares it or `t` is a
+    /// view of part of it.
     fn unique<'a>(&self, t: &'a mut CudaTensor<E>) -> Result<&'a mut CudaSlice<E>> {
         self.mine(&t.buf)?;
-        if Arc::get_mut(&mut t.buf).is_none() {
-            let copy = self
-                .dev
-                .stream
-                .clone_dtod(t.buf.as_ref())
-                .map_err(dev_err("copying a shared tensor"))?;
+        let whole = t.offset == 0 && t.buf.len() == t.shape.len().max(1);
+        if !whole || Arc::get_mut(&mut t.buf).is_none() {
+            let n = t.shape.len();
+            let mut copy = self.alloc::<E>(n)?;
+            if n > 0 {
+                let src = t.buf.slice(t.offset..t.offset + n);
+                self.count_launch();
+                self.dev
+                    .stream
+                    .memcpy_dtod(&src, &mut copy.slice_mut(0..n))
+                    .map_err(dev_err("copying a shared tensor"))?;
+            }
             t.buf = Arc::new(copy);
+            t.offset = 0;
         }
         Ok(Arc::get_mut(&mut t.buf).expect("just made unique"))
     }
@@ -164,8 +191,9 @@ impl<E: CudaFloat> Cuda<E> {
                 m.n[k] = u32_len(y.shape.len())?;
                 most = most.max(y.shape.len());
                 if let Some(xs) = xs {
-                    let (xp, g) = self.mine(&xs[c * MANY + k].buf)?.device_ptr(&stream);
-                    m.x[k] = xp;
+                    let x = xs[c * MANY + k];
+                    let (xp, g) = self.mine(&x.buf)?.device_ptr(&stream);
+                    m.x[k] = xp + byte_offset::<E>(x.offset);
                     guards.push(g);
                 }
                 let (yp, g) = self.unique(y)?.device_ptr_mut(&stream);
@@ -189,7 +217,7 @@ impl<E: CudaFloat> Cuda<E> {
         let mut out = self.alloc(n)?;
         let nn = u32_len(n)?;
         if n > 0 {
-            launch!(self, name, cfg_for(n); self.mine(&x.buf)?, &mut out, &nn)?;
+            launch!(self, name, cfg_for(n); &self.view(x)?, &mut out, &nn)?;
         }
         Ok(self.tensor(out, x.shape))
     }
@@ -206,7 +234,7 @@ impl<E: CudaFloat> Cuda<E> {
         let mut out = self.alloc(n)?;
         let nn = u32_len(n)?;
         if n > 0 {
-            launch!(self, name, cfg_for(n); self.mine(&a.buf)?, self.mine(&b.buf)?, &mut out, &nn)?;
+            launch!(self, name, cfg_for(n); &self.view(a)?, &self.view(b)?, &mut out, &nn)?;
         }
         Ok(self.tensor(out, a.shape))
     }
@@ -224,22 +252,79 @@ impl<E: CudaFloat> Cuda<E> {
         let nn = u32_len(n)?;
         let ybuf = self.unique(y)?;
         if n > 0 {
-            launch!(self, name, cfg_for(n); ybuf, self.mine(&x.buf)?, &c, &nn)?;
+            launch!(self, name, cfg_for(n); ybuf, &self.view(x)?, &c, &nn)?;
         }
         Ok(())
     }
 
     /// `Σ (square ? x² : x) / div` over `n` elements of `x`, as a 1 × 1 tensor.
-    fn reduce(&self, x: &CudaSlice<E>, n: usize, div: E, square: bool) -> Result<CudaTensor<E>> {
+    fn reduce(&self, x: &CudaView<'_, E>, n: usize, div: E, square: bool) -> Result<CudaTensor<E>> {
         let mut out = self.alloc(1)?;
         let (nn, sq) = (u32_len(n)?, square as i32);
         launch!(self, "reduce_sum", BLOCK_REDUCE; x, &mut out, &nn, &div, &sq)?;
         Ok(self.tensor(out, Shape::scalar()))
     }
 
+    /// `launch(input, output)` with `output` a new tensor of `x`'s shape, or `x`'s own buffer
+    /// (and `input` a null pointer, which the kernel reads as "the output") when nothing
+    /// else holds it.
+    fn in_place(
+        &self,
+        mut x: CudaTensor<E>,
+        launch: impl FnOnce(&Self, &u64, &mut CudaSlice<E>) -> Result<()>,
+    ) -> Result<CudaTensor<E>> {
+        self.mine(&x.buf)?;
+        let whole = x.offset == 0 && x.buf.len() == x.shape.len().max(1);
+        if whole {
+            if let Some(buf) = Arc::get_mut(&mut x.buf) {
+                launch(self, &0, buf)?;
+                return Ok(x);
+            }
+        }
+        let mut out = self.alloc::<E>(x.shape.len())?;
+        let stream = self.dev.stream.clone();
+        let view = self.view(&x)?;
+        let (p, _read) = view.device_ptr(&stream);
+        launch(self, &p, &mut out)?;
+        Ok(self.tensor(out, x.shape))
+    }
+
+    /// A masked loss's labels: those not [`IGNORE_LABEL`] below `classes`, and at least one,
+    /// checked on the host copy when there is one (else read back).
+    fn check_masked_labels(&self, op: &str, labels: &CudaIndex, classes: usize) -> Result<()> {
+        let owned;
+        let host: &[u32] = match &labels.host {
+            Some(h) => h,
+            None => {
+                owned = self.index_to_host(labels)?;
+                &owned
+            }
+        };
+        let mut any = false;
+        for (row, &l) in host.iter().enumerate() {
+            if l == IGNORE_LABEL {
+                continue;
+            }
+            if l as usize >= classes {
+                return Err(Error::LabelOutOfRange {
+                    label: l as usize,
+                    row,
+                    classes,
+                });
+            }
+            any = true;
+        }
+        if !any {
+            return Err(Error::invalid(format!(
+                "{op}: every label is the ignore label, so the mean loss is over no position"
+            )));
+        }
+        Ok(())
+    }
+
     /// Labels must all be below `classes`; found on the host copy when there is one.
     fn check_labels(&self, labels: &CudaIndex, classes: usize) -> Result<()> {
-        if (labels.bound as usize) <= classes {
+        if labels.bound <= classes as u64 {
             return Ok(());
         }
         let host = match &labels.host {
@@ -272,21 +357,23 @@ impl<E: CudaFloat> Cuda<E> {
         buf.map_err(dev_err("copying to the GPU"))
     }
 
-    /// The first `n` elements of a device buffer (none: no copy), copied to a host buffer that
-    /// is reserved first: cudarc's `clone_dtoh` would end the process on a failed allocation.
+    /// The `n` elements of a device buffer from `offset` on (none: no copy), copied to a host
+    /// buffer that is reserved first: cudarc's `clone_dtoh` would end the process on a failed
+    /// allocation.
     /// The copy goes into the buffer's uninitialised capacity, which counts in its length only
     /// once the stream has finished it: zeroing it first cost 29% more host time on a 256 MiB
     /// read-back, 47% on 16 MiB (measured on the host alone, copying into fresh memory).
     fn download<T: cudarc::driver::DeviceRepr>(
         &self,
         buf: &CudaSlice<T>,
+        offset: usize,
         n: usize,
         what: impl FnOnce() -> String,
     ) -> Result<Vec<T>> {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let src = self.mine(buf)?.slice(0..n);
+        let src = self.mine(buf)?.slice(offset..offset + n);
         let mut v = check::host_vec::<T>(n, what)?;
         HOST_READS.set(HOST_READS.get() + 1);
         let stream = &self.dev.stream;
@@ -330,7 +417,7 @@ impl<E: CudaFloat> Cuda<E> {
         buf: CudaSlice<u32>,
         len: usize,
         host: Option<Vec<u32>>,
-        bound: u32,
+        bound: u64,
     ) -> CudaIndex {
         CudaIndex {
             buf: Arc::new(buf),
@@ -355,7 +442,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         Ok(self.tensor(self.upload(data)?, shape))
     }
     fn to_host(&self, t: &CudaTensor<E>) -> Result<Vec<E>> {
-        self.download(&t.buf, t.shape.len(), || {
+        self.download(&t.buf, t.offset, t.shape.len(), || {
             format!("to_host's copy of {}", t.shape)
         })
     }
@@ -374,7 +461,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
     }
     fn index_from_host(&self, idx: &[u32]) -> Result<CudaIndex> {
         let buf = self.upload(idx)?;
-        let bound = idx.iter().max().map_or(0, |&m| m + 1);
+        let bound = idx.iter().max().map_or(0, |&m| u64::from(m) + 1);
         let host = check::host_copy(idx, || format!("a host copy of {} indices", idx.len()))?;
         Ok(self.index(buf, idx.len(), Some(host), bound))
     }
@@ -383,7 +470,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         if let Some(h) = &idx.host {
             return check::host_copy(h, what);
         }
-        self.download(&idx.buf, idx.len, what)
+        self.download(&idx.buf, 0, idx.len, what)
     }
     fn index_len(&self, idx: &CudaIndex) -> usize {
         idx.len
@@ -413,7 +500,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
             let (lda, ldb) = (u32_len(a.shape.cols)?, u32_len(b.shape.cols)?);
             let (ta, tb) = (u32::from(ta), u32::from(tb));
             launch!(self, "matmul_small", cfg_for(out.len());
-                self.mine(&a.buf)?, self.mine(&b.buf)?, &mut c, &rows, &cols, &k, &lda, &ldb, &ta, &tb)?;
+                &self.view(a)?, &self.view(b)?, &mut c, &rows, &cols, &k, &lda, &ldb, &ta, &tb)?;
             return Ok(self.tensor(c, out));
         }
         let op = |t: bool| if t { Op::CUBLAS_OP_T } else { Op::CUBLAS_OP_N };
@@ -430,7 +517,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
             beta: E::zero(),
             ldc: i32_dim(out.cols)?,
         };
-        let (a, b) = (self.mine(&a.buf)?, self.mine(&b.buf)?);
+        let (a, b) = (&self.view(a)?, &self.view(b)?);
         self.count_launch();
         // SAFETY: the dimensions and leading dimensions above describe exactly the row-major
         // buffers of a, b and c, whose shapes were checked.
@@ -444,7 +531,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let mut out = self.alloc(n)?;
         let (r, c) = (u32_len(a.shape.rows)?, u32_len(a.shape.cols)?);
         if n > 0 {
-            launch!(self, "add_row", cfg_for(n); self.mine(&a.buf)?, self.mine(&row.buf)?, &mut out, &r, &c)?;
+            launch!(self, "add_row", cfg_for(n); &self.view(a)?, &self.view(row)?, &mut out, &r, &c)?;
         }
         Ok(self.tensor(out, a.shape))
     }
@@ -456,7 +543,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let mut out = self.alloc(cols)?;
         let (r, c) = (u32_len(a.shape.rows)?, u32_len(cols)?);
         if cols > 0 {
-            launch!(self, "sum_rows", cfg_for(cols); self.mine(&a.buf)?, &mut out, &r, &c)?;
+            launch!(self, "sum_rows", cfg_for(cols); &self.view(a)?, &mut out, &r, &c)?;
         }
         Ok(self.tensor(out, Shape::row(cols)))
     }
@@ -477,7 +564,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let mut out = self.alloc(x.shape.len())?;
         let (r, c) = (u32_len(x.shape.rows)?, u32_len(x.shape.cols)?);
         if !x.shape.is_empty() {
-            launch!(self, "softmax", cfg_for(x.shape.rows); self.mine(&x.buf)?, &mut out, &r, &c)?;
+            launch!(self, "softmax", cfg_for(x.shape.rows); &self.view(x)?, &mut out, &r, &c)?;
         }
         Ok(self.tensor(out, x.shape))
     }
@@ -494,12 +581,12 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let (r, c, div) = (u32_len(s.rows)?, u32_len(s.cols)?, E::of(s.rows as f64));
         let loss = if s.rows <= FUSED_LOSS_ROWS {
             let mut loss = self.alloc(1)?;
-            launch!(self, "softmax_ce_sum", BLOCK_REDUCE; self.mine(&logits.buf)?, self.mine(&labels.buf)?, &mut y, &mut loss, &r, &c, &div)?;
+            launch!(self, "softmax_ce_sum", BLOCK_REDUCE; &self.view(logits)?, self.mine(&labels.buf)?, &mut y, &mut loss, &r, &c, &div)?;
             self.tensor(loss, Shape::scalar())
         } else {
             let mut rows_loss = self.alloc(s.rows)?;
-            launch!(self, "softmax_ce", cfg_for(s.rows); self.mine(&logits.buf)?, self.mine(&labels.buf)?, &mut y, &mut rows_loss, &r, &c)?;
-            self.reduce(&rows_loss, s.rows, div, false)?
+            launch!(self, "softmax_ce", cfg_for(s.rows); &self.view(logits)?, self.mine(&labels.buf)?, &mut y, &mut rows_loss, &r, &c)?;
+            self.reduce(&rows_loss.slice(..), s.rows, div, false)?
         };
         Ok((self.tensor(y, s), loss))
     }
@@ -514,7 +601,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         self.check_labels(labels, s.cols)?;
         let mut out = self.alloc(s.len())?;
         let (r, c, n) = (u32_len(s.rows)?, u32_len(s.cols)?, E::of(s.rows as f64));
-        launch!(self, "softmax_ce_backward", cfg_for(s.len()); self.mine(&y.buf)?, self.mine(&labels.buf)?, &mut out, &dout, &n, &r, &c)?;
+        launch!(self, "softmax_ce_backward", cfg_for(s.len()); &self.view(y)?, self.mine(&labels.buf)?, &mut out, &dout, &n, &r, &c)?;
         Ok(self.tensor(out, s))
     }
     fn binary_cross_entropy(&self, y: &CudaTensor<E>, labels: &CudaIndex) -> Result<CudaTensor<E>> {
@@ -523,12 +610,12 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let (r, div) = (u32_len(s.rows)?, E::of(s.rows as f64));
         if s.rows <= FUSED_LOSS_ROWS {
             let mut loss = self.alloc(1)?;
-            launch!(self, "bce_sum", BLOCK_REDUCE; self.mine(&y.buf)?, self.mine(&labels.buf)?, &mut loss, &r, &div)?;
+            launch!(self, "bce_sum", BLOCK_REDUCE; &self.view(y)?, self.mine(&labels.buf)?, &mut loss, &r, &div)?;
             return Ok(self.tensor(loss, Shape::scalar()));
         }
         let mut rows_loss = self.alloc(s.rows)?;
-        launch!(self, "bce", cfg_for(s.rows); self.mine(&y.buf)?, self.mine(&labels.buf)?, &mut rows_loss, &r)?;
-        self.reduce(&rows_loss, s.rows, div, false)
+        launch!(self, "bce", cfg_for(s.rows); &self.view(y)?, self.mine(&labels.buf)?, &mut rows_loss, &r)?;
+        self.reduce(&rows_loss.slice(..), s.rows, div, false)
     }
     fn binary_cross_entropy_backward(
         &self,
@@ -540,7 +627,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         binary_checks(self, "binary_cross_entropy_backward", s, labels)?;
         let mut out = self.alloc(s.rows)?;
         let (r, n) = (u32_len(s.rows)?, E::of(s.rows as f64));
-        launch!(self, "bce_backward", cfg_for(s.rows); self.mine(&y.buf)?, self.mine(&labels.buf)?, &mut out, &dout, &n, &r)?;
+        launch!(self, "bce_backward", cfg_for(s.rows); &self.view(y)?, self.mine(&labels.buf)?, &mut out, &dout, &n, &r)?;
         Ok(self.tensor(out, s))
     }
 
@@ -553,7 +640,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let nn = u32_len(n)?;
         let ybuf = self.unique(y)?;
         if n > 0 {
-            launch!(self, "axpby", cfg_for(n); ybuf, self.mine(&x.buf)?, &alpha, &beta, &nn)?;
+            launch!(self, "axpby", cfg_for(n); ybuf, &self.view(x)?, &alpha, &beta, &nn)?;
         }
         Ok(())
     }
@@ -589,12 +676,12 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let nn = u32_len(n)?;
         let pbuf = self.unique(p)?;
         if n > 0 {
-            launch!(self, "adaptive_step", cfg_for(n); pbuf, self.mine(&num.buf)?, self.mine(&den.buf)?, &lr, &eps, &nn)?;
+            launch!(self, "adaptive_step", cfg_for(n); pbuf, &self.view(num)?, &self.view(den)?, &lr, &eps, &nn)?;
         }
         Ok(())
     }
     fn sum_squares(&self, x: &CudaTensor<E>) -> Result<CudaTensor<E>> {
-        self.reduce(self.mine(&x.buf)?, x.shape.len(), E::one(), true)
+        self.reduce(&self.view(x)?, x.shape.len(), E::one(), true)
     }
 
     fn gather_rows(
@@ -605,14 +692,14 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         len: usize,
     ) -> Result<CudaTensor<E>> {
         check::range("gather_rows", idx.len, start, len)?;
-        if idx.bound as usize > src.shape.rows {
-            check::index_bound("gather_rows", idx.bound - 1, src.shape.rows)?;
+        if idx.bound > src.shape.rows as u64 {
+            check::index_bound("gather_rows", (idx.bound - 1) as u32, src.shape.rows)?;
         }
         let s = Shape::new(len, src.shape.cols);
         let mut out = self.alloc(s.len())?;
         let (st, ln, c) = (u32_len(start)?, u32_len(len)?, u32_len(s.cols)?);
         if !s.is_empty() {
-            launch!(self, "gather_rows", cfg_for(s.len()); self.mine(&src.buf)?, self.mine(&idx.buf)?, &mut out, &st, &ln, &c)?;
+            launch!(self, "gather_rows", cfg_for(s.len()); &self.view(src)?, self.mine(&idx.buf)?, &mut out, &st, &ln, &c)?;
         }
         Ok(self.tensor(out, s))
     }
@@ -624,8 +711,8 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         len: usize,
     ) -> Result<CudaIndex> {
         check::range("gather_index", idx.len, start, len)?;
-        if idx.bound as usize > src.len {
-            check::index_bound("gather_index", idx.bound - 1, src.len)?;
+        if idx.bound > src.len as u64 {
+            check::index_bound("gather_index", (idx.bound - 1) as u32, src.len)?;
         }
         u32_len(len)?;
         let mut out = self.alloc::<u32>(len)?;
@@ -657,8 +744,8 @@ impl<E: CudaFloat> Backend for Cuda<E> {
     ) -> Result<(CudaTensor<E>, CudaIndex)> {
         check::range("gather_batch", idx.len, start, len)?;
         let rows = x.shape.rows.min(t.len);
-        if idx.bound as usize > rows {
-            check::index_bound("gather_batch", idx.bound - 1, rows)?;
+        if idx.bound > rows as u64 {
+            check::index_bound("gather_batch", (idx.bound - 1) as u32, rows)?;
         }
         let s = Shape::new(len, x.shape.cols);
         if s.is_empty() {
@@ -669,7 +756,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let mut out = self.alloc(s.len())?;
         let mut out_t = self.alloc::<u32>(len)?;
         let (st, ln, c) = (u32_len(start)?, u32_len(len)?, u32_len(s.cols)?);
-        launch!(self, "gather_batch", cfg_for(s.len()); self.mine(&x.buf)?, self.mine(&t.buf)?, self.mine(&idx.buf)?, &mut out, &mut out_t, &st, &ln, &c)?;
+        launch!(self, "gather_batch", cfg_for(s.len()); &self.view(x)?, self.mine(&t.buf)?, self.mine(&idx.buf)?, &mut out, &mut out_t, &st, &ln, &c)?;
         let host = gathered_host(t, idx, start, len);
         Ok((self.tensor(out, s), self.index(out_t, len, host, t.bound)))
     }
@@ -686,8 +773,8 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         // Every pair checked before the first launch, so an error updates nothing.
         for (y, x) in ys.iter().zip(&xs) {
             check::same("axpy_many", y.shape, x.shape)?;
-            self.mine(&y.buf)?;
-            self.mine(&x.buf)?;
+            self.view(y)?;
+            self.view(x)?;
         }
         self.for_many(
             &mut ys,
@@ -736,7 +823,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
             for (k, x) in chunk.iter().enumerate() {
                 m.n[k] = u32_len(x.shape.len())?;
                 let (xp, g) = self.mine(&x.buf)?.device_ptr(&stream);
-                m.x[k] = xp;
+                m.x[k] = xp + byte_offset::<E>(x.offset);
                 guards.push(g);
             }
             // The first launch starts the sum at 0; later ones add to it.
@@ -746,15 +833,233 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         }
         Ok(self.tensor(out, Shape::scalar()))
     }
+    fn rows(&self, x: &CudaTensor<E>, start: usize, len: usize) -> Result<CudaTensor<E>> {
+        check::rows("rows", x.shape, start, len)?;
+        self.mine(&x.buf)?;
+        Ok(CudaTensor {
+            buf: x.buf.clone(),
+            shape: Shape::new(len, x.shape.cols),
+            offset: x.offset + start * x.shape.cols,
+        })
+    }
+    fn write_rows(&self, dst: &mut CudaTensor<E>, start: usize, src: &CudaTensor<E>) -> Result<()> {
+        check::block("write_rows", dst.shape, start, src.shape)?;
+        let (c, n) = (dst.shape.cols, src.shape.len());
+        let from = self.view(src)?;
+        let buf = self.unique(dst)?;
+        if n > 0 {
+            self.count_launch();
+            self.dev
+                .stream
+                .memcpy_dtod(&from, &mut buf.slice_mut(start * c..start * c + n))
+                .map_err(dev_err("copying rows"))?;
+        }
+        Ok(())
+    }
+    fn scatter_add_rows(
+        &self,
+        dst: &mut CudaTensor<E>,
+        idx: &CudaIndex,
+        src: &CudaTensor<E>,
+    ) -> Result<()> {
+        if src.shape.rows != idx.len || src.shape.cols != dst.shape.cols {
+            return Err(Error::shape(
+                "scatter_add_rows",
+                format!(
+                    "{} rows of {} into rows of {} by {} indices",
+                    src.shape.rows, src.shape, dst.shape, idx.len
+                ),
+            ));
+        }
+        if idx.bound > dst.shape.rows as u64 {
+            check::index_bound("scatter_add_rows", (idx.bound - 1) as u32, dst.shape.rows)?;
+        }
+        let (r, c) = (u32_len(src.shape.rows)?, u32_len(src.shape.cols)?);
+        let from = self.view(src)?;
+        let ids = self.mine(&idx.buf)?;
+        let buf = self.unique(dst)?;
+        if !src.shape.is_empty() {
+            launch!(self, "scatter_add_rows", cfg_for(src.shape.len()); buf, ids, &from, &r, &c)?;
+        }
+        Ok(())
+    }
+    fn tanh(&self, x: &CudaTensor<E>) -> Result<CudaTensor<E>> {
+        self.unary("tanh", x)
+    }
+    fn tanh_backward(&self, y: &CudaTensor<E>, dout: &CudaTensor<E>) -> Result<CudaTensor<E>> {
+        self.binary("tanh_backward", y, dout)
+    }
+    fn rnn_step(
+        &self,
+        hs: &mut CudaTensor<E>,
+        start: usize,
+        hw: &CudaTensor<E>,
+        xw: &CudaTensor<E>,
+        b: &CudaTensor<E>,
+    ) -> Result<()> {
+        check::rnn_step("rnn_step", hs.shape, start, hw.shape, xw.shape, b.shape)?;
+        let (n, c) = (hw.shape.len(), hs.shape.cols);
+        let (rows, cols) = (u32_len(hw.shape.rows)?, u32_len(c)?);
+        let (hwv, xwv, bv) = (self.view(hw)?, self.view(xw)?, self.view(b)?);
+        let buf = self.unique(hs)?;
+        if n > 0 {
+            let mut out = buf.slice_mut(start * c..start * c + n);
+            launch!(self, "rnn_step", cfg_for(n); &hwv, &xwv, &bv, &mut out, &rows, &cols)?;
+        }
+        Ok(())
+    }
+    fn rnn_step_backward(
+        &self,
+        dts: &mut CudaTensor<E>,
+        start: usize,
+        dh: &CudaTensor<E>,
+        dh_next: Option<&CudaTensor<E>>,
+        h: &CudaTensor<E>,
+    ) -> Result<()> {
+        let op = "rnn_step_backward";
+        check::same(op, dh.shape, h.shape)?;
+        if let Some(d) = dh_next {
+            check::same(op, dh.shape, d.shape)?;
+        }
+        check::block(op, dts.shape, start, dh.shape)?;
+        let (n, c) = (dh.shape.len(), dts.shape.cols);
+        let nn = u32_len(n)?;
+        let (dhv, hv) = (self.view(dh)?, self.view(h)?);
+        let dnv = match dh_next {
+            Some(d) => self.view(d)?,
+            None => self.view(dh)?,
+        };
+        let has_next = i32::from(dh_next.is_some());
+        let buf = self.unique(dts)?;
+        if n > 0 {
+            let mut out = buf.slice_mut(start * c..start * c + n);
+            launch!(self, "rnn_step_backward", cfg_for(n); &dhv, &dnv, &hv, &mut out, &nn, &has_next)?;
+        }
+        Ok(())
+    }
+    fn lstm_step(
+        &self,
+        hs: &mut CudaTensor<E>,
+        cs: &mut CudaTensor<E>,
+        gates: &mut CudaTensor<E>,
+        t: usize,
+        xw: &CudaTensor<E>,
+        hw: &CudaTensor<E>,
+        b: &CudaTensor<E>,
+    ) -> Result<()> {
+        let op = "lstm_step";
+        check::same(op, xw.shape, hw.shape)?;
+        check::row(op, xw.shape, b.shape)?;
+        check::lstm_step(op, t, xw.shape, hs.shape, cs.shape, gates.shape)?;
+        let (n, hh) = (xw.shape.rows, hs.shape.cols);
+        let block = n * hh;
+        let (rows, hu) = (u32_len(n)?, u32_len(hh)?);
+        let (xwv, hwv, bv) = (self.view(xw)?, self.view(hw)?, self.view(b)?);
+        let hbuf = self.unique(hs)?;
+        let cbuf = self.unique(cs)?;
+        let gbuf = self.unique(gates)?;
+        if block > 0 {
+            let (left, mut right) = cbuf.split_at_mut((t + 1) * block);
+            let c_prev = left.slice(t * block..);
+            let mut c = right.slice_mut(0..block);
+            let mut h = hbuf.slice_mut((t + 1) * block..(t + 2) * block);
+            let mut g = gbuf.slice_mut(t * 4 * block..(t + 1) * 4 * block);
+            launch!(self, "lstm_step", cfg_for(block);
+                &xwv, &hwv, &bv, &c_prev, &mut g, &mut c, &mut h, &rows, &hu)?;
+        }
+        Ok(())
+    }
+    fn lstm_step_backward(
+        &self,
+        da: &mut CudaTensor<E>,
+        dc: &mut CudaTensor<E>,
+        t: usize,
+        dh: &CudaTensor<E>,
+        dh_next: Option<&CudaTensor<E>>,
+        cs: &CudaTensor<E>,
+        gates: &CudaTensor<E>,
+    ) -> Result<()> {
+        let op = "lstm_step_backward";
+        let (n, hh) = (dh.shape.rows, dh.shape.cols);
+        let a = Shape::new(n, 4 * hh);
+        check::lstm_step(op, t, a, cs.shape, cs.shape, gates.shape)?;
+        check::same(op, dh.shape, dc.shape)?;
+        if let Some(d) = dh_next {
+            check::same(op, dh.shape, d.shape)?;
+        }
+        check::block(op, da.shape, t * n, a)?;
+        let block = n * hh;
+        let (rows, hu) = (u32_len(n)?, u32_len(hh)?);
+        let dhv = self.view(dh)?;
+        let dnv = match dh_next {
+            Some(d) => self.view(d)?,
+            None => self.view(dh)?,
+        };
+        let has_next = i32::from(dh_next.is_some());
+        let (csv, gv) = (self.view(cs)?, self.view(gates)?);
+        let dcbuf = self.unique(dc)?;
+        let dabuf = self.unique(da)?;
+        if block > 0 {
+            let c_prev = csv.slice(t * block..(t + 1) * block);
+            let c = csv.slice((t + 1) * block..(t + 2) * block);
+            let g = gv.slice(t * 4 * block..(t + 1) * 4 * block);
+            let mut out = dabuf.slice_mut(t * 4 * block..(t + 1) * 4 * block);
+            launch!(self, "lstm_step_backward", cfg_for(block);
+                &dhv, &dnv, &has_next, &c_prev, &c, &g, dcbuf, &mut out, &rows, &hu)?;
+        }
+        Ok(())
+    }
+    fn softmax_cross_entropy_masked(
+        &self,
+        logits: CudaTensor<E>,
+        labels: &CudaIndex,
+    ) -> Result<(CudaTensor<E>, CudaTensor<E>)> {
+        let op = "softmax_cross_entropy_masked";
+        let s = logits.shape;
+        check::labels(op, s, labels.len)?;
+        self.check_masked_labels(op, labels, s.cols)?;
+        let (r, c, ig) = (u32_len(s.rows)?, u32_len(s.cols)?, IGNORE_LABEL);
+        let lab = self.mine(&labels.buf)?;
+        let mut rows_loss = self.alloc::<E>(s.rows)?;
+        let grid = LaunchConfig {
+            grid_dim: (s.rows.clamp(1, MAX_BLOCKS) as u32, 1, 1),
+            block_dim: (ROW_BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let y = self.in_place(logits, |me, x, y| {
+            launch!(me, "softmax_masked_rows", grid; x, lab, y, &mut rows_loss, &r, &c, &ig)
+        })?;
+        let mut loss = self.alloc::<E>(1)?;
+        launch!(self, "masked_loss_sum", BLOCK_REDUCE; &rows_loss, lab, &mut loss, &r, &ig)?;
+        Ok((y, self.tensor(loss, Shape::scalar())))
+    }
+    fn softmax_cross_entropy_masked_backward(
+        &self,
+        y: CudaTensor<E>,
+        labels: &CudaIndex,
+        dout: E,
+    ) -> Result<CudaTensor<E>> {
+        let op = "softmax_cross_entropy_masked_backward";
+        let s = y.shape;
+        check::labels(op, s, labels.len)?;
+        self.check_masked_labels(op, labels, s.cols)?;
+        let (r, c, ig) = (u32_len(s.rows)?, u32_len(s.cols)?, IGNORE_LABEL);
+        let lab = self.mine(&labels.buf)?;
+        let cfg = cfg_for(s.len());
+        self.in_place(y, |me, y, out| {
+            launch!(me, "softmax_masked_backward", cfg; y, lab, out, &dout, &r, &c, &ig)
+        })
+    }
+
     fn argmax_rows(&self, x: &CudaTensor<E>) -> Result<CudaIndex> {
         let s = x.shape;
         check::row_width("argmax_rows", s)?;
         let mut out = self.alloc_index(s.rows)?;
         let (r, c) = (u32_len(s.rows)?, u32_len(s.cols)?);
         if s.rows > 0 {
-            launch!(self, "argmax_rows", cfg_for(s.rows); self.mine(&x.buf)?, &mut out, &r, &c)?;
+            launch!(self, "argmax_rows", cfg_for(s.rows); &self.view(x)?, &mut out, &r, &c)?;
         }
-        Ok(self.index(out, s.rows, None, s.cols as u32))
+        Ok(self.index(out, s.rows, None, s.cols as u64))
     }
 }
 
