@@ -36,7 +36,7 @@
 //! | `TwoLayerNet(2, 10, 3)` | [`TwoLayerNet::new(&b, 2, 10, 3, &mut rng)`](layers::TwoLayerNet::new) |
 //! | `Affine(W, b)`, `Sigmoid()`, `SoftmaxWithLoss()` | [`Affine::new`](layers::Affine::new) (registers `W`, `b` in a [`ParamStore`](core::ParamStore)), [`Sigmoid::new`](layers::Sigmoid::new), [`SoftmaxWithLoss::new`](layers::SoftmaxWithLoss::new) |
 //! | `layer.forward(x)`, `layer.backward(dout)` | [`Layer::forward(&store, &x)`](layers::Layer::forward), [`Layer::backward(&mut store, &dout)`](layers::Layer::backward) |
-//! | `model.params`, `model.grads` | [`Model::params`](layers::Model::params): a [`ParamStore`](core::ParamStore) of values and gradients by [`ParamId`](core::ParamId) |
+//! | `model.params`, `model.grads` | [`Module::params`](layers::Module::params): a [`ParamStore`](core::ParamStore) of values and gradients by [`ParamId`](core::ParamId) |
 //! | `model.predict(x)`, `model.forward(x, t)`, `model.backward()` | [`Model::predict`](layers::Model::predict), [`Model::forward(&x, Labels::Index(&t))`](layers::Model::forward), [`Model::backward`](layers::Model::backward) |
 //! | `SGD(lr=1.0)`, `optimizer.update(model.params, model.grads)` | [`Sgd::new(1.0)`](optim::Sgd::new), [`Optimizer::update(&b, model.params_mut())`](optim::Optimizer::update); also [`Momentum`](optim::Momentum), [`Nesterov`](optim::Nesterov), [`AdaGrad`](optim::AdaGrad), [`RmsProp`](optim::RmsProp), [`Adam`](optim::Adam) |
 //! | `idx = np.random.permutation(data_size)` | [`Shuffle::next_epoch(&mut rng)`](train::Shuffle::next_epoch) |
@@ -48,6 +48,14 @@
 //! | `clip_grads(grads, max_norm)` | [`clip_grads(&b, model.params_mut(), max_norm)`](train::clip_grads) |
 //! | `remove_duplicate(params, grads)` | [`remove_duplicate(&ids)`](train::remove_duplicate): a [`ParamStore`](core::ParamStore) already sums a shared weight's gradients |
 //! | `params.astype(np.float16)`, pickled | [`save_params(&model, path, DType::F16)`](train::save_params), [`load_params`](train::load_params): safetensors |
+//! | `corpus, word_to_id, id_to_word = ptb.load_data('train')` | [`Corpus::load(path)`](train::Corpus::load) ([`ids`](train::Corpus::ids), [`id`](train::Corpus::id), [`word`](train::Corpus::word)); [`Corpus::encode_file`](train::Corpus::encode_file) for `'test'` |
+//! | `Embedding`, `TimeEmbedding` | [`Embedding`](layers::Embedding) (over time-major ids, it is `TimeEmbedding` too) |
+//! | `RNN`, `TimeRNN`, `LSTM`, `TimeLSTM` | [`Rnn`](layers::Rnn), [`TimeRnn`](layers::TimeRnn), [`Lstm`](layers::Lstm), [`TimeLstm`](layers::TimeLstm); `reset_state` on the [`Recurrent`](layers::Recurrent) trait |
+//! | `TimeAffine`, `TimeSoftmaxWithLoss` | [`Affine`](layers::Affine) (on a time-major matrix), [`TimeSoftmaxWithLoss`](layers::TimeSoftmaxWithLoss) |
+//! | `batch_x[i, t]` of an `(N, T)` batch | id `t * N + i` of a time-major [`Backend::Index`](core::Backend::Index) |
+//! | `SimpleRnnlm(V, D, H)`, `Rnnlm(V, D, H)` | [`SimpleRnnlm::new(&b, V, D, H, &mut rng)`](layers::RnnLanguageModel::new), [`Rnnlm`](layers::Rnnlm); [`LanguageModel::forward(&xs, &ts, N)`](layers::LanguageModel::forward) |
+//! | `RnnlmTrainer(model, optimizer)`, `fit(xs, ts, max_epoch, batch_size, time_size, max_grad, eval_interval)` | [`RnnlmTrainer::new`](train::RnnlmTrainer::new), [`RnnlmTrainer::fit(&xs, &ts, &RnnlmFitOptions { .. })`](train::RnnlmTrainer::fit); [`ppl_list`](train::RnnlmTrainer::ppl_list), `plot` |
+//! | `get_batch`, `eval_perplexity(model, corpus)` | [`get_batch`](train::get_batch), [`eval_perplexity(&mut model, &ids, 10, 35)`](train::eval_perplexity) |
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub use nn_core as core;
@@ -64,8 +72,9 @@ pub mod prelude {
     pub use nn_core::{Backend, DType, Error, Float, NumpyRng, ParamId, ParamStore, Shape};
     pub use nn_cpu::Cpu;
     pub use nn_layers::{
-        Affine, Labels, Layer, LossLayer, MatMul, Model, Relu, Sigmoid, SigmoidWithLoss, Softmax,
-        SoftmaxWithLoss, TwoLayerNet,
+        Affine, Embedding, Labels, LanguageModel, Layer, LossLayer, MatMul, Model, Module, Relu,
+        Rnnlm, Sigmoid, SigmoidWithLoss, SimpleRnnlm, Softmax, SoftmaxWithLoss, TimeLstm, TimeRnn,
+        TimeSoftmaxWithLoss, TwoLayerNet,
     };
     pub use nn_optim::{AdaGrad, Adam, Momentum, Nesterov, Optimizer, RmsProp, Sgd};
     pub use nn_train::{

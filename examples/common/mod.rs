@@ -158,9 +158,19 @@ pub enum SaveDtype {
     F64,
 }
 
+impl SaveDtype {
+    pub fn dtype(self) -> nn::core::DType {
+        match self {
+            SaveDtype::F16 => nn::core::DType::F16,
+            SaveDtype::F32 => nn::core::DType::F32,
+            SaveDtype::F64 => nn::core::DType::F64,
+        }
+    }
+}
+
 impl TrainArgs {
     /// Loads `--load` into `model`, if given.
-    pub fn load_into<B: nn::core::Backend, M: nn::layers::Model<B>>(
+    pub fn load_into<B: nn::core::Backend, M: nn::layers::Module<B>>(
         &self,
         model: &mut M,
     ) -> Result<()> {
@@ -178,16 +188,12 @@ impl TrainArgs {
     }
 
     /// Saves `model` to `--save`, if given.
-    pub fn save_from<B: nn::core::Backend, M: nn::layers::Model<B>>(
+    pub fn save_from<B: nn::core::Backend, M: nn::layers::Module<B>>(
         &self,
         model: &M,
     ) -> Result<()> {
         if let Some(p) = &self.save {
-            let dtype = match self.save_dtype {
-                SaveDtype::F16 => nn::core::DType::F16,
-                SaveDtype::F32 => nn::core::DType::F32,
-                SaveDtype::F64 => nn::core::DType::F64,
-            };
+            let dtype = self.save_dtype.dtype();
             let n = nn::train::save_params(model, p, dtype)?;
             say!("saved {} ({dtype}, {n} bytes)", p.display());
         }
@@ -327,3 +333,5 @@ pub mod reference {
         worst
     }
 }
+
+pub mod rnnlm;

@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use nn_core::{Backend, Float, NumpyRng};
 use nn_cpu::Cpu;
-use nn_layers::{Model, TwoLayerNet};
+use nn_layers::{Module, TwoLayerNet};
 use std::path::{Path, PathBuf};
 
 fn values<B: Backend>(m: &TwoLayerNet<B>) -> Vec<Vec<f64>> {

@@ -7,7 +7,7 @@
 use nn_core::{Backend, NumpyRng};
 use nn_cpu::{Cpu, CpuFloat};
 use nn_cuda::{Cuda, CudaFloat};
-use nn_layers::{Model, TwoLayerNet};
+use nn_layers::{Module, TwoLayerNet};
 use nn_optim::by_name;
 use nn_train::{eval, spiral, FitOptions, Output, Trainer};
 

@@ -1,4 +1,5 @@
-//! `nn-layers`: the book's layers and its two-layer net, for any [`Backend`].
+//! `nn-layers`: the book's layers, its two-layer net and its RNN language models, for any
+//! [`Backend`].
 //!
 //! Every layer keeps its parameters' ids (`params`) and, after `backward`, their gradients are
 //! in the model's [`ParamStore`] (`grads`), as in the book's
@@ -7,7 +8,7 @@
 //! ```
 //! use nn_core::{Backend, NumpyRng, Shape};
 //! use nn_cpu::Cpu;
-//! use nn_layers::{Labels, Model, TwoLayerNet};
+//! use nn_layers::{Labels, Model, Module, TwoLayerNet};
 //!
 //! let b = Cpu::<f64>::new();
 //! let mut rng = NumpyRng::new(1984);
@@ -25,11 +26,17 @@ mod activation;
 mod affine;
 mod loss;
 mod model;
+mod rnnlm;
+pub mod time;
 
 pub use activation::{Relu, Sigmoid, Softmax};
 pub use affine::{Affine, MatMul};
 pub use loss::{Labels, LossLayer, SigmoidWithLoss, SoftmaxWithLoss};
-pub use model::{Model, TwoLayerNet};
+pub use model::{Model, Module, TwoLayerNet};
+pub use rnnlm::{LanguageModel, RnnLanguageModel, Rnnlm, SimpleRnnlm};
+pub use time::{
+    Embedding, Lstm, Recurrent, Rnn, TimeEmbedding, TimeLstm, TimeRnn, TimeSoftmaxWithLoss,
+};
 
 use nn_core::{Backend, Error, ParamId, ParamStore, Result};
 

@@ -1,11 +1,38 @@
-//! Models: the [`Model`] trait the trainer drives, and the book's [`TwoLayerNet`].
+//! Models: [`Module`] (a backend and parameters), the [`Model`] trait the trainer drives, and
+//! the book's [`TwoLayerNet`].
 
 use crate::loss::one;
 use crate::{Affine, Labels, Layer, LossLayer, Sigmoid, SoftmaxWithLoss};
 use nn_core::backend::check;
 use nn_core::{Backend, Error, NumpyRng, ParamStore, Result, Shape};
 
-/// What a trainer needs from a model: prediction, a loss, gradients, and its parameters.
+/// What every model has: a backend and its parameters in one [`ParamStore`]. Optimizers,
+/// clipping and weight files need nothing more, so they take a classifier ([`Model`]) and a
+/// language model ([`LanguageModel`](crate::LanguageModel)) alike.
+pub trait Module<B: Backend> {
+    /// The backend the model lives on.
+    fn backend(&self) -> &B;
+    /// The parameters and their gradients.
+    fn params(&self) -> &ParamStore<B>;
+    /// The parameters, mutable (for optimizers and loading).
+    fn params_mut(&mut self) -> &mut ParamStore<B>;
+}
+
+/// A boxed module is a module, as a boxed model is a model.
+impl<B: Backend, M: Module<B> + ?Sized> Module<B> for Box<M> {
+    fn backend(&self) -> &B {
+        (**self).backend()
+    }
+    fn params(&self) -> &ParamStore<B> {
+        (**self).params()
+    }
+    fn params_mut(&mut self) -> &mut ParamStore<B> {
+        (**self).params_mut()
+    }
+}
+
+/// What a trainer needs from a classifier: prediction, a loss and gradients, on top of its
+/// parameters ([`Module`]).
 ///
 /// A model of your own keeps its parameters in one [`ParamStore`] and its layers in fields,
 /// runs them in order in `predict`, and back in reverse order in `backward`, starting from the
@@ -14,7 +41,7 @@ use nn_core::{Backend, Error, NumpyRng, ParamStore, Result, Shape};
 ///
 /// ```
 /// use nn_core::{Backend, Float, ParamStore, Result, Shape};
-/// use nn_layers::{Affine, Labels, Layer, LossLayer, Model, Relu, SoftmaxWithLoss};
+/// use nn_layers::{Affine, Labels, Layer, LossLayer, Model, Module, Relu, SoftmaxWithLoss};
 ///
 /// struct ReluNet<B: Backend> {
 ///     backend: B,
@@ -37,8 +64,13 @@ use nn_core::{Backend, Error, NumpyRng, ParamStore, Result, Shape};
 ///     }
 /// }
 ///
-/// impl<B: Backend> Model<B> for ReluNet<B> {
+/// impl<B: Backend> Module<B> for ReluNet<B> {
 ///     fn backend(&self) -> &B { &self.backend }
+///     fn params(&self) -> &ParamStore<B> { &self.store }
+///     fn params_mut(&mut self) -> &mut ParamStore<B> { &mut self.store }
+/// }
+///
+/// impl<B: Backend> Model<B> for ReluNet<B> {
 ///     fn predict(&mut self, x: &B::Tensor) -> Result<B::Tensor> {
 ///         let h = self.affine1.forward(&self.store, x)?;
 ///         let h = self.relu.forward(&self.store, &h)?;
@@ -55,8 +87,6 @@ use nn_core::{Backend, Error, NumpyRng, ParamStore, Result, Shape};
 ///         let d = self.relu.backward(&mut self.store, &d)?;
 ///         self.affine1.backward_params_only(&mut self.store, &d)
 ///     }
-///     fn params(&self) -> &ParamStore<B> { &self.store }
-///     fn params_mut(&mut self) -> &mut ParamStore<B> { &mut self.store }
 ///     fn input_size(&self) -> usize { 2 }
 ///     fn output_size(&self) -> usize { 3 }
 /// }
@@ -74,23 +104,17 @@ use nn_core::{Backend, Error, NumpyRng, ParamStore, Result, Shape};
 /// assert!(net.params().ids().all(|id| net.params().grad(id).is_some()));
 /// # Ok::<(), nn_core::Error>(())
 /// ```
-pub trait Model<B: Backend> {
-    /// The backend the model lives on.
-    fn backend(&self) -> &B;
+pub trait Model<B: Backend>: Module<B> {
     /// Scores for a batch `x` (`n × input_size`), before the softmax (or, for one output
     /// column, the sigmoid).
     fn predict(&mut self, x: &B::Tensor) -> Result<B::Tensor>;
     /// The mean loss over the batch, as a `1 × 1` tensor on the device.
     fn forward(&mut self, x: &B::Tensor, t: Labels<'_, B>) -> Result<B::Tensor>;
-    /// Gradients of the last `forward`'s loss, written into [`Model::params`]. Starts with
+    /// Gradients of the last `forward`'s loss, written into [`Module::params`]. Starts with
     /// [`ParamStore::zero_grads`]: the layers add into gradients this step has written, so
     /// without it they would add to the last step's (`nn_train::Trainer` marks them stale
     /// before calling this; a hand-written loop relies on the model).
     fn backward(&mut self) -> Result<()>;
-    /// The parameters and their gradients.
-    fn params(&self) -> &ParamStore<B>;
-    /// The parameters, mutable (for optimizers and loading).
-    fn params_mut(&mut self) -> &mut ParamStore<B>;
     /// Width of an input row.
     fn input_size(&self) -> usize;
     /// Number of output scores per row.
@@ -111,9 +135,6 @@ pub trait Model<B: Backend> {
 /// A boxed model is a model, so that one chosen at run time (`Box<dyn Model<B>>`) goes to the
 /// trainer, the evaluation and the weight files as any other.
 impl<B: Backend, M: Model<B> + ?Sized> Model<B> for Box<M> {
-    fn backend(&self) -> &B {
-        (**self).backend()
-    }
     fn predict(&mut self, x: &B::Tensor) -> Result<B::Tensor> {
         (**self).predict(x)
     }
@@ -122,12 +143,6 @@ impl<B: Backend, M: Model<B> + ?Sized> Model<B> for Box<M> {
     }
     fn backward(&mut self) -> Result<()> {
         (**self).backward()
-    }
-    fn params(&self) -> &ParamStore<B> {
-        (**self).params()
-    }
-    fn params_mut(&mut self) -> &mut ParamStore<B> {
-        (**self).params_mut()
     }
     fn input_size(&self) -> usize {
         (**self).input_size()
@@ -223,11 +238,19 @@ impl<B: Backend> TwoLayerNet<B> {
     }
 }
 
-impl<B: Backend> Model<B> for TwoLayerNet<B> {
+impl<B: Backend> Module<B> for TwoLayerNet<B> {
     fn backend(&self) -> &B {
         &self.backend
     }
+    fn params(&self) -> &ParamStore<B> {
+        &self.store
+    }
+    fn params_mut(&mut self) -> &mut ParamStore<B> {
+        &mut self.store
+    }
+}
 
+impl<B: Backend> Model<B> for TwoLayerNet<B> {
     fn predict(&mut self, x: &B::Tensor) -> Result<B::Tensor> {
         let s = self.backend.shape(x);
         if s.cols != self.sizes.0 {
@@ -257,12 +280,6 @@ impl<B: Backend> Model<B> for TwoLayerNet<B> {
         self.affine1.backward_params_only(&mut self.store, &d)
     }
 
-    fn params(&self) -> &ParamStore<B> {
-        &self.store
-    }
-    fn params_mut(&mut self) -> &mut ParamStore<B> {
-        &mut self.store
-    }
     fn input_size(&self) -> usize {
         self.sizes.0
     }

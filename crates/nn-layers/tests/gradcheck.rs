@@ -9,8 +9,8 @@ use approx::assert_relative_eq;
 use nn_core::{Backend, NumpyRng, ParamStore, Shape};
 use nn_cpu::Cpu;
 use nn_layers::{
-    Affine, Labels, Layer, LossLayer, MatMul, Model, Relu, Sigmoid, SigmoidWithLoss, Softmax,
-    SoftmaxWithLoss, TwoLayerNet,
+    Affine, Labels, Layer, LossLayer, MatMul, Model, Module, Relu, Sigmoid, SigmoidWithLoss,
+    Softmax, SoftmaxWithLoss, TwoLayerNet,
 };
 
 type B = Cpu<f64>;

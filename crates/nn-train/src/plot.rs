@@ -146,13 +146,30 @@ pub fn loss_curve(
     if losses.is_empty() {
         return Err(Error::Empty("the loss list (nothing was recorded)".into()));
     }
-    let points = losses
+    let xlabel = format!("iterations (x{eval_interval})");
+    curve(path, losses, &xlabel, "loss", ylim)
+}
+
+/// One curve of `values` against their index (`train` in the legend), with axis labels and
+/// optional y-limits: the book's plots of losses and perplexities.
+pub fn curve(
+    path: &Path,
+    values: &[f64],
+    xlabel: &str,
+    ylabel: &str,
+    ylim: Option<(f64, f64)>,
+) -> Result<()> {
+    if values.is_empty() {
+        return Err(Error::Empty(format!(
+            "the {ylabel} list (nothing was recorded)"
+        )));
+    }
+    let points = values
         .iter()
         .enumerate()
         .map(|(i, &l)| (i as f64, l))
         .collect();
-    let xlabel = format!("iterations (x{eval_interval})");
-    lines(path, &xlabel, "loss", &[("train".into(), points)], ylim)
+    lines(path, xlabel, ylabel, &[("train".into(), points)], ylim)
 }
 
 /// matplotlib's default colours C0, C1, C2 for the data points.

@@ -163,15 +163,7 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
         let mut shuffle = Shuffle::new(data.len());
         let max_iters = data.len() / o.batch_size;
         self.eval_interval = o.eval_interval.unwrap_or(self.eval_interval);
-        let bar = progress_bar(o, max_iters);
-        let say = |line: String| match (&bar, o.output) {
-            (_, Output::Silent) => {}
-            (Some(bar), _) => bar.println(line),
-            // A closed pipe (`| head`) must not stop training.
-            (None, _) => {
-                let _ = writeln!(std::io::stdout(), "{line}");
-            }
-        };
+        let out = Printer::new(o.output, o.max_epoch, max_iters);
         let one = B::Elem::of(1.0);
         let mut total = b.zeros(Shape::scalar())?;
         let mut count = 0usize;
@@ -206,12 +198,8 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
                     if iters % every == 0 {
                         let avg = b.scalar(&total)? / count as f64;
                         check_finite(avg, epoch, iters + 1, count)?;
-                        // Before the line: printing redraws the bar, which then shows this
-                        // line's epoch, not the last one's.
-                        if let Some(bar) = &bar {
-                            bar.set_message(format!("epoch {epoch} | loss {avg:.4}"));
-                        }
-                        say(format!(
+                        out.message(format!("epoch {epoch} | loss {avg:.4}"));
+                        out.line(format!(
                             "| epoch {} |  iter {} / {} | time {}[s] | loss {:.2}",
                             epoch,
                             iters + 1,
@@ -224,18 +212,14 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
                         count = 0;
                     }
                 }
-                if let Some(bar) = &bar {
-                    bar.inc(1);
-                }
+                out.tick();
             }
             if o.eval_interval.is_none() && count > 0 {
                 check_finite(b.scalar(&total)?, epoch, max_iters, count)?;
             }
             self.current_epoch += 1;
         }
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
+        out.finish();
         Ok(())
     }
 
@@ -273,7 +257,7 @@ fn check_options(rows: usize, o: &FitOptions) -> Result<()> {
 
 /// Stops training when the mean loss of the last `window` iterations, up to `iteration` of
 /// `epoch`, is not finite.
-fn check_finite(loss: f64, epoch: usize, iteration: usize, window: usize) -> Result<()> {
+pub(crate) fn check_finite(loss: f64, epoch: usize, iteration: usize, window: usize) -> Result<()> {
     if loss.is_finite() {
         return Ok(());
     }
@@ -284,18 +268,61 @@ fn check_finite(loss: f64, epoch: usize, iteration: usize, window: usize) -> Res
     })
 }
 
-fn progress_bar(o: &FitOptions, max_iters: usize) -> Option<ProgressBar> {
-    let wanted = o.output == Output::Auto
-        && std::io::stderr().is_terminal()
-        && std::env::var_os("CI").is_none();
-    if !wanted {
-        return None;
+/// What a trainer prints: the book's lines and, on a terminal (and not under CI) with
+/// [`Output::Auto`], a progress bar over every iteration below them.
+pub(crate) struct Printer {
+    output: Output,
+    bar: Option<ProgressBar>,
+}
+
+impl Printer {
+    pub(crate) fn new(output: Output, max_epoch: usize, max_iters: usize) -> Self {
+        let wanted = output == Output::Auto
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("CI").is_none();
+        let bar = wanted.then(|| {
+            // Saturating: `max_epoch` may be usize::MAX (train until stopped).
+            let bar = ProgressBar::new((max_epoch as u64).saturating_mul(max_iters as u64));
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} iterations | {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Printer { output, bar }
     }
-    // Saturating: `max_epoch` may be usize::MAX (train until stopped).
-    let bar = ProgressBar::new((o.max_epoch as u64).saturating_mul(max_iters as u64));
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} iterations | {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    Some(bar)
+
+    /// Prints a line (above the bar, if there is one).
+    pub(crate) fn line(&self, line: String) {
+        match (&self.bar, self.output) {
+            (_, Output::Silent) => {}
+            (Some(bar), _) => bar.println(line),
+            // A closed pipe (`| head`) must not stop training.
+            (None, _) => {
+                let _ = writeln!(std::io::stdout(), "{line}");
+            }
+        }
+    }
+
+    /// Sets the bar's message: before the line it goes with, so that the bar redrawn under the
+    /// line shows that line's epoch, not the last one's.
+    pub(crate) fn message(&self, msg: String) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(msg);
+        }
+    }
+
+    /// One iteration done.
+    pub(crate) fn tick(&self) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    /// Removes the bar.
+    pub(crate) fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

@@ -11,7 +11,7 @@
 use crate::io::write_atomic;
 use half::f16;
 use nn_core::{Backend, DType, Error, Float, ParamStore, Result, Shape};
-use nn_layers::Model;
+use nn_layers::Module;
 use safetensors::tensor::{Dtype as StDtype, SafeTensors, TensorView};
 use std::collections::HashMap;
 use std::path::Path;
@@ -102,7 +102,7 @@ fn file_shape(s: Shape) -> Vec<usize> {
 
 /// Saves every parameter of `model` to `path` as safetensors in `dtype`, atomically.
 /// Returns the file's size in bytes.
-pub fn save_params<B: Backend, M: Model<B> + ?Sized>(
+pub fn save_params<B: Backend, M: Module<B> + ?Sized>(
     model: &M,
     path: &Path,
     dtype: DType,
@@ -181,7 +181,7 @@ fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
 /// [`Error::ParamShape`] (a parameter of another shape: a model of other sizes) or
 /// [`Error::Format`] names what differs and the model is unchanged. Returns the file's storage
 /// dtype.
-pub fn load_params<B: Backend, M: Model<B> + ?Sized>(model: &mut M, path: &Path) -> Result<DType> {
+pub fn load_params<B: Backend, M: Module<B> + ?Sized>(model: &mut M, path: &Path) -> Result<DType> {
     let b = model.backend().clone();
     let store = model.params();
     let elements = store.shapes(&b).iter().map(|(_, s)| s.len() as u64).sum();

@@ -4,7 +4,8 @@ use approx::assert_relative_eq;
 use nn_core::{Backend, DType, Error, NumpyRng, ParamStore, Result, Shape};
 use nn_cpu::Cpu;
 use nn_layers::{
-    Affine, Labels, Layer, LossLayer, MatMul, Model, SigmoidWithLoss, SoftmaxWithLoss, TwoLayerNet,
+    Affine, Labels, Layer, LossLayer, MatMul, Model, Module, SigmoidWithLoss, SoftmaxWithLoss,
+    TwoLayerNet,
 };
 use nn_optim::Sgd;
 use nn_train::{
@@ -349,10 +350,19 @@ impl Tied {
     }
 }
 
-impl Model<B> for Tied {
+impl Module<B> for Tied {
     fn backend(&self) -> &B {
         &self.b
     }
+    fn params(&self) -> &ParamStore<B> {
+        &self.store
+    }
+    fn params_mut(&mut self) -> &mut ParamStore<B> {
+        &mut self.store
+    }
+}
+
+impl Model<B> for Tied {
     fn predict(&mut self, x: &<B as Backend>::Tensor) -> Result<<B as Backend>::Tensor> {
         let h = self.enc.forward(&self.store, x)?;
         self.dec.forward(&self.store, &h)
@@ -372,12 +382,6 @@ impl Model<B> for Tied {
         let d = self.loss.backward(1.0)?;
         let d = self.dec.backward(&mut self.store, &d)?;
         self.enc.backward_params_only(&mut self.store, &d)
-    }
-    fn params(&self) -> &ParamStore<B> {
-        &self.store
-    }
-    fn params_mut(&mut self) -> &mut ParamStore<B> {
-        &mut self.store
     }
     fn input_size(&self) -> usize {
         3
@@ -510,10 +514,19 @@ struct Logistic {
     returns_scores: bool,
 }
 
-impl Model<B> for Logistic {
+impl Module<B> for Logistic {
     fn backend(&self) -> &B {
         &self.b
     }
+    fn params(&self) -> &ParamStore<B> {
+        &self.store
+    }
+    fn params_mut(&mut self) -> &mut ParamStore<B> {
+        &mut self.store
+    }
+}
+
+impl Model<B> for Logistic {
     fn predict(&mut self, x: &<B as Backend>::Tensor) -> Result<<B as Backend>::Tensor> {
         self.affine.forward(&self.store, x)
     }
@@ -530,12 +543,6 @@ impl Model<B> for Logistic {
         self.store.zero_grads();
         let d = self.loss.backward(1.0)?;
         self.affine.backward_params_only(&mut self.store, &d)
-    }
-    fn params(&self) -> &ParamStore<B> {
-        &self.store
-    }
-    fn params_mut(&mut self) -> &mut ParamStore<B> {
-        &mut self.store
     }
     fn input_size(&self) -> usize {
         2

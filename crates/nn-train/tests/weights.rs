@@ -3,7 +3,7 @@
 
 use nn_core::{Backend, DType, Error, NumpyRng};
 use nn_cpu::Cpu;
-use nn_layers::{Model, TwoLayerNet};
+use nn_layers::{Model, Module, TwoLayerNet};
 use nn_optim::Sgd;
 use nn_train::{eval, load_params, save_params, spiral, FitOptions, Output, Trainer};
 use proptest::prelude::*;
