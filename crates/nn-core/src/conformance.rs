@@ -795,6 +795,18 @@ pub fn large<B: Backend>(b: &B) {
 
     // Products: every transpose case, shapes that are multiples of nothing.
     products(b, &[(37, 53, 29), (300, 257, 130)]);
+    // An affine whose output dwarfs its weights (a vocabulary's scores), and one that does not.
+    for (m, k, nn) in [(700, 20, 300), (33, 64, 50)] {
+        let (av, wv, bv) = (ints(m * k, 5), ints(k * nn, 6), ints(nn, 7));
+        let mut want = host_matmul(&av, m, k, false, &wv, nn, false, m, nn);
+        for (i, v) in want.iter_mut().enumerate() {
+            *v += bv[i % nn];
+        }
+        let got = b
+            .affine(&t(b, m, k, &av), &t(b, k, nn, &wv), &t(b, 1, nn, &bv))
+            .unwrap();
+        close(b, &got, (m, nn), &want);
+    }
 
     // Row losses, gathers and argmax over 1 023 to 9 000 rows: around a 1 024-thread block,
     // and on both sides of the 8 192 rows up to which a GPU sums the loss in the loss kernel

@@ -9,9 +9,10 @@ use nn_core::Float;
 
 /// Up to this many multiply-adds (`m·n·k`), plain loops.
 pub const SMALL: usize = 32 * 32 * 32;
-/// From this many multiply-adds on, `gemm` splits the work over threads (measured on the
-/// 2-core development machine: below it, waking the pool costs more than it saves).
-pub const PARALLEL: usize = 96 * 96 * 96;
+/// From this many multiply-adds on, `gemm` splits the work over threads: below it, waking a
+/// sleeping pool can cost more than the second thread saves (docs/performance.md has the
+/// measurements).
+pub const PARALLEL: usize = 256 * 256 * 256;
 
 /// The instruction set `gemm` picks on this CPU, by the same run-time test it makes:
 /// `"avx512f"`, `"fma"` (AVX2 + FMA) or `"scalar"` on x86-64; `"neon"` on aarch64, where
@@ -96,7 +97,10 @@ pub fn matmul_acc<E: Float>(
 
 /// `out (m × n) = op(a) (m × k) · op(b) (k × n) + bias`, the `1 × n` bias added to every row
 /// (the Affine forward). Tiny products start each row's sums from the bias; larger ones write
-/// the bias rows first and let `gemm` add the product onto them.
+/// the bias rows first and let `gemm` add the product onto them, except when the output is
+/// much larger than the weights (a language model's scores over its vocabulary): there the
+/// bias is the last term of one product `[a 1] · [b; bias]`, so that the output is written
+/// once instead of written, read back and written again.
 pub fn matmul_bias<E: Float>(
     m: usize,
     n: usize,
@@ -107,7 +111,58 @@ pub fn matmul_bias<E: Float>(
     out: &mut [E],
 ) {
     debug_assert_eq!(bias.len(), n);
+    let work = m * n * k;
+    if work > SMALL && m >= 4 * (k + 1) && !a.t && !b.t {
+        return with_scratch(|a1: &mut Vec<E>, b1: &mut Vec<E>| {
+            a1.clear();
+            for row in a.data.chunks_exact(a.cols).take(m) {
+                a1.extend_from_slice(&row[..k]);
+                a1.push(E::one());
+            }
+            b1.clear();
+            b1.extend_from_slice(&b.data[..k * n]);
+            b1.extend_from_slice(bias);
+            let (a1, b1) = (
+                Operand {
+                    data: a1,
+                    cols: k + 1,
+                    t: false,
+                },
+                Operand {
+                    data: b1,
+                    cols: n,
+                    t: false,
+                },
+            );
+            product(m, n, k + 1, a1, b1, out, Start::Zero)
+        });
+    }
     product(m, n, k, a, b, out, Start::Row(bias))
+}
+
+/// `f` with two scratch buffers of this thread's, kept between calls so that their pages are
+/// not mapped afresh each time (`E` is f32 or f64: one pair for each).
+fn with_scratch<E: Float, R>(f: impl FnOnce(&mut Vec<E>, &mut Vec<E>) -> R) -> R {
+    use std::any::Any;
+    use std::cell::RefCell;
+    thread_local! {
+        static SCRATCH: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|cell| {
+        let mut list = cell.borrow_mut();
+        let pos = list.iter().position(|b| b.is::<(Vec<E>, Vec<E>)>());
+        let mut pair = match pos {
+            Some(i) => *list
+                .swap_remove(i)
+                .downcast::<(Vec<E>, Vec<E>)>()
+                .expect("checked"),
+            None => (Vec::new(), Vec::new()),
+        };
+        drop(list);
+        let r = f(&mut pair.0, &mut pair.1);
+        cell.borrow_mut().push(Box::new(pair));
+        r
+    })
 }
 
 fn product<E: Float>(

@@ -144,11 +144,11 @@ fn scalar<E: CpuFloat>(v: E) -> Result<CpuTensor<E>> {
 
 const LOG_EPS: f64 = 1e-7;
 
-/// Elementwise work from this many elements on is split over the thread pool. Measured on the
-/// 2-core development machine: the sigmoid of 256 × 1024 elements takes 0.76 ms on one thread,
-/// while a pool wake-up costs some microseconds, so 2¹⁵ elements (about 0.1 ms) is well past
-/// the point where threads pay; the book's spiral (at most 300 elements) never reaches it.
-pub const PARALLEL_ELEMS: usize = 1 << 15;
+/// Elementwise work from this many elements on is split over the thread pool. Waking a pool
+/// that has gone to sleep between steps costs, on some virtual machines, as much as a cheap op
+/// over a few hundred thousand elements, so smaller tensors (a language model's weights, the
+/// book's spiral) stay on the calling thread; a vocabulary's scores go to the pool.
+pub const PARALLEL_ELEMS: usize = 1 << 18;
 
 /// `f(x_chunk, out_chunk)` over the whole slices, in parallel chunks above [`PARALLEL_ELEMS`].
 fn par_chunks<E: CpuFloat>(x: &[E], out: &mut [E], f: impl Fn(&[E], &mut [E]) + Sync) {
@@ -250,8 +250,18 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         if s.is_empty() {
             return self.zeros(Shape::row(s.cols));
         }
+        let x = data(a);
         fill_zeroed(Shape::row(s.cols), |acc| {
-            simd::add_rows(data(a), s.cols, acc)
+            if s.len() < PARALLEL_ELEMS || s.cols < 64 {
+                return simd::add_rows(x, s.cols, acc);
+            }
+            // Each thread sums all rows of half the columns, in the same order as one would.
+            let half = (s.cols / 2).next_multiple_of(16);
+            let (left, right) = acc.split_at_mut(half);
+            rayon::join(
+                || simd::add_rows_of_columns(x, s.cols, 0, left),
+                || simd::add_rows_of_columns(x, s.cols, half, right),
+            );
         })
     }
 

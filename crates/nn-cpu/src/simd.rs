@@ -397,8 +397,24 @@ dispatched! {
     /// Row-wise softmax in place (`cols` wide): subtract each row's maximum, exponentiate the
     /// whole buffer at once (vectorised across rows, which are only a few classes wide), divide
     /// each row by its sum. Widths up to 16 are constants, so the row loops are straight code.
+    ///
+    /// Wider rows (a vocabulary) are done one at a time, all three passes while the row is in
+    /// cache, each row's sum NumPy's pairwise one.
     pub fn softmax_rows<E: CpuFloat>(v: &mut [E], cols: usize) {
         const FMA: bool = target_cfg_f!(target_feature = "fma");
+        if cols > 16 {
+            for row in v.chunks_exact_mut(cols) {
+                let m = max_of(row);
+                for e in row.iter_mut() {
+                    *e = (*e - m).exp_fast::<FMA>();
+                }
+                let sum = pairwise_sum(row);
+                for e in row.iter_mut() {
+                    *e /= sum;
+                }
+            }
+            return;
+        }
         by_width!(cols, softmax_fixed, softmax_any, (v, cols));
         for e in v.iter_mut() {
             *e = e.exp_fast::<FMA>();
@@ -470,6 +486,17 @@ dispatched! {
         by_width!(cols, add_rows_fixed, add_rows_any, (x, cols, acc))
     }
 
+    /// `acc[j] += Σ_i x[i, start + j]`: [`add_rows`] over the columns `start..start +
+    /// acc.len()` of rows `cols` wide, so that threads can share the columns of a wide matrix.
+    pub fn add_rows_of_columns<E: CpuFloat>(x: &[E], cols: usize, start: usize, acc: &mut [E]) {
+        let w = acc.len();
+        for row in x.chunks_exact(cols) {
+            for (a, &v) in acc.iter_mut().zip(&row[start..start + w]) {
+                *a += v;
+            }
+        }
+    }
+
     /// `out[r, :] = src[idx[r], :]` for rows `cols` wide; widths up to 16 are copied as
     /// constants (a call to `memcpy` per row cost more than the book's 2-wide rows).
     pub fn gather<E: CpuFloat>(src: &[E], idx: &[u32], cols: usize, out: &mut [E]) {
@@ -489,6 +516,48 @@ dispatched! {
         let rest = rest.iter().fold(E::zero(), |s, &v| s + v * v);
         acc.iter().fold(E::zero(), |s, &a| s + a) + rest
     }
+}
+
+/// The largest of `x` (`-∞` for none), by 16 running maxima so that the loop vectorises.
+#[inline(always)]
+fn max_of<E: CpuFloat>(x: &[E]) -> E {
+    let mut m = [E::neg_infinity(); 16];
+    let (chunks, rest) = x.as_chunks::<16>();
+    for c in chunks {
+        for (a, &v) in m.iter_mut().zip(c) {
+            *a = if v > *a { v } else { *a };
+        }
+    }
+    let m = m
+        .iter()
+        .fold(E::neg_infinity(), |a, &b| if b > a { b } else { a });
+    rest.iter().fold(m, |a, &b| if b > a { b } else { a })
+}
+
+/// NumPy's pairwise sum of contiguous values (what `np.sum` does along a row): up to 128
+/// values by eight running sums combined as a tree, then the rest one by one; more split in
+/// two at a multiple of 8. It vectorises, and rounds as NumPy does.
+#[inline(always)]
+pub fn pairwise_sum<E: nn_core::Float>(x: &[E]) -> E {
+    let n = x.len();
+    if n < 8 {
+        return x.iter().fold(E::zero(), |s, &v| s + v);
+    }
+    if n <= 128 {
+        let mut r = [E::zero(); 8];
+        r.copy_from_slice(&x[..8]);
+        let whole = n - n % 8;
+        for c in x[8..whole].as_chunks::<8>().0 {
+            for (a, &v) in r.iter_mut().zip(c) {
+                *a += v;
+            }
+        }
+        let s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        return x[whole..].iter().fold(s, |s, &v| s + v);
+    }
+    let half = n / 2;
+    let half = half - half % 8;
+    pairwise_sum(&x[..half]) + pairwise_sum(&x[half..])
 }
 
 #[inline(always)]
@@ -695,6 +764,33 @@ mod tests {
     fn exp_edges_nan_infinities_and_underflow() {
         exp_edges::<false>();
         exp_edges::<true>();
+    }
+
+    /// NumPy's own results (`np.sum`, NumPy 2.4.6) for alternating harmonic values, bit for
+    /// bit: below 8 values, up to 128, and split in halves.
+    #[test]
+    fn pairwise_sum_rounds_as_numpy_does() {
+        let want: [(usize, u32, u64); 4] = [
+            (5, 3_193_822_685, 13_820_346_296_034_131_968),
+            (100, 1_061_187_430, 4_604_945_929_085_124_608),
+            (1000, 1_069_746_221, 4_609_540_894_856_577_024),
+            (4099, 1_073_694_111, 4_611_660_402_818_285_568),
+        ];
+        for (n, w32, w64) in want {
+            let v: Vec<f32> = (0..n)
+                .map(|i| {
+                    let x = (1.0 / (i as f64 + 1.0)) as f32;
+                    if i % 3 == 0 {
+                        -x
+                    } else {
+                        x
+                    }
+                })
+                .collect();
+            let v64: Vec<f64> = v.iter().map(|&x| x as f64).collect();
+            assert_eq!(pairwise_sum(&v).to_bits(), w32, "f32, {n} values");
+            assert_eq!(pairwise_sum(&v64).to_bits(), w64, "f64, {n} values");
+        }
     }
 
     #[test]

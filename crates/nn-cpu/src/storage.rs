@@ -14,17 +14,24 @@ use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::thread::LocalKey;
 
-/// Buffers kept per size class, thread and element type: 16, or 4 from 2¹⁶ elements on, so a
-/// thread's pool holds at most 4 of each large size (16 MiB of 2²⁰ f32s).
+/// Buffers kept per size class, thread and element type: 16, 4 from 2¹⁶ elements on, 2 from
+/// 2²¹ on, so a thread's pool holds at most 2 of each of the largest sizes (the ch06 language
+/// model's scores, 700 × 10 000, take a 2²³-element buffer: without the pool every step would
+/// map it afresh and pay a page fault per 4 KiB of it).
 const fn class_len(class: usize) -> usize {
     if class < 16 {
         16
-    } else {
+    } else if class < SMALL_CLASSES {
         4
+    } else {
+        2
     }
 }
-/// Size classes: capacities 1, 2, 4, …, 2²⁰ elements. Larger buffers go back to the allocator.
-const CLASSES: usize = 21;
+/// Size classes: capacities 1, 2, 4, …, 2²⁴ elements. Larger buffers go back to the allocator.
+const CLASSES: usize = 25;
+/// Classes below this are at most 2²⁰ elements (8 MiB): allocated without a check, as no
+/// size a caller could choose is too large for them.
+const SMALL_CLASSES: usize = 21;
 
 /// The per-thread free lists for one element type, one per size class.
 pub struct Pool<E>([Vec<Arc<Buf<E>>>; CLASSES]);
@@ -123,8 +130,11 @@ pub fn pooled<E: CpuFloat>(n: usize, what: impl FnOnce() -> String) -> Result<Ar
         .try_with(|p| p.borrow_mut().0[c].pop())
         .ok()
         .flatten();
-    // A pooled size is at most 2²⁰ elements (8 MiB): no size a caller could choose too large.
-    Ok(reused.unwrap_or_else(|| Arc::new(Buf(Vec::with_capacity(1 << c)))))
+    match reused {
+        Some(buf) => Ok(buf),
+        None if c < SMALL_CLASSES => Ok(Arc::new(Buf(Vec::with_capacity(1 << c)))),
+        None => Ok(Arc::new(Buf(check::host_vec(1 << c, what)?))),
+    }
 }
 
 /// A tensor's elements.
