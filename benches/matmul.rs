@@ -164,12 +164,12 @@ fn benches(c: &mut Criterion) {
     machine_peak(c);
     book_products(c);
     bench_backend(c, &Cpu::<f32>::new(), "cpu", &[64, 256, 1024, 2048]);
-    #[cfg(feature = "cuda")]
+    #[cfg(feature = "nn-cuda")]
     match nn::cuda::Cuda::<f32>::new(0) {
         Ok(g) => bench_backend(c, &g, "cuda", &[64, 256, 1024, 2048, 4096]),
         Err(e) => eprintln!("SKIPPED matmul_f32/cuda/*: {e}"),
     }
-    #[cfg(not(feature = "cuda"))]
+    #[cfg(not(feature = "nn-cuda"))]
     eprintln!("SKIPPED matmul_f32/cuda/*: built without --features cuda");
 }
 

@@ -125,7 +125,7 @@ fn benches(c: &mut Criterion) {
         step(c, Cpu::<f32>::new(), cfg, "cpu");
     }
     epoch(c);
-    #[cfg(feature = "cuda")]
+    #[cfg(feature = "nn-cuda")]
     match nn::cuda::Cuda::<f32>::new(0) {
         Ok(g) => {
             for cfg in [CH05, CH06] {
@@ -134,7 +134,7 @@ fn benches(c: &mut Criterion) {
         }
         Err(e) => eprintln!("SKIPPED cuda benches: {e}"),
     }
-    #[cfg(not(feature = "cuda"))]
+    #[cfg(not(feature = "nn-cuda"))]
     eprintln!("SKIPPED cuda benches: built without --features cuda");
 }
 

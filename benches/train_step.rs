@@ -86,7 +86,7 @@ fn benches(c: &mut Criterion) {
     spiral(c, Cpu::<f64>::new(), "cpu_f64");
     mlp(c, Cpu::<f32>::new(), "cpu_f32");
     two_layer(c, Cpu::<f32>::new(), "cpu");
-    #[cfg(feature = "cuda")]
+    #[cfg(feature = "nn-cuda")]
     match nn::cuda::Cuda::<f32>::new(0) {
         Ok(g) => {
             spiral(c, g.clone(), "cuda_f32");
@@ -95,7 +95,7 @@ fn benches(c: &mut Criterion) {
         }
         Err(e) => eprintln!("SKIPPED cuda benches: {e}"),
     }
-    #[cfg(not(feature = "cuda"))]
+    #[cfg(not(feature = "nn-cuda"))]
     eprintln!("SKIPPED cuda benches: built without --features cuda");
 }
 

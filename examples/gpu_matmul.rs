@@ -106,7 +106,7 @@ fn try_main() -> Result<()> {
         flop / tc / 1e9,
         read_back_line(&cpu)
     );
-    #[cfg(feature = "cuda")]
+    #[cfg(feature = "nn-cuda")]
     {
         let opening = Instant::now();
         let gpu = nn::cuda::Cuda::<f32>::new(0)?;
@@ -147,7 +147,7 @@ fn try_main() -> Result<()> {
             anyhow::bail!("the CPU and GPU products differ by {worst:e}");
         }
     }
-    #[cfg(not(feature = "cuda"))]
+    #[cfg(not(feature = "nn-cuda"))]
     {
         let _ = cpu.result;
         say!("cuda: not in this build; rebuild with `--features cuda` to compare");

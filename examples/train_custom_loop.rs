@@ -284,7 +284,7 @@ mod tests {
         }
     }
 
-    #[cfg(not(feature = "cuda"))]
+    #[cfg(not(feature = "nn-cuda"))]
     #[test]
     fn cuda_without_the_feature_says_how_to_rebuild_this_example() {
         let a = args(&["--backend", "cuda"]);

@@ -37,7 +37,7 @@ struct Cli {
     #[arg(long, default_value = "sgd")]
     optimizer: String,
     /// Clip the global gradient norm to this value, or `off`. ch05: off; ch06: 0.25.
-    #[arg(long, value_parser = parse_max_grad)]
+    #[arg(long, value_parser = parse_max_grad, allow_negative_numbers = true)]
     max_grad: Option<MaxGrad>,
     /// Record and print the perplexity every N iterations.
     #[arg(long, default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]

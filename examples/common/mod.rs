@@ -84,17 +84,17 @@ macro_rules! dispatch {
                 let $b = nn::cpu::Cpu::<f64>::new();
                 $body
             }
-            #[cfg(feature = "cuda")]
+            #[cfg(feature = "nn-cuda")]
             (BackendKind::Cuda, Dtype::F32) => {
                 let $b = nn::cuda::Cuda::<f32>::new(0)?;
                 $body
             }
-            #[cfg(feature = "cuda")]
+            #[cfg(feature = "nn-cuda")]
             (BackendKind::Cuda, Dtype::F64) => {
                 let $b = nn::cuda::Cuda::<f64>::new(0)?;
                 $body
             }
-            #[cfg(not(feature = "cuda"))]
+            #[cfg(not(feature = "nn-cuda"))]
             (BackendKind::Cuda, _) => anyhow::bail!(concat!(
                 "this build has no CUDA backend: rebuild with `--features cuda`: \
                  cargo run --release --features cuda --example ",

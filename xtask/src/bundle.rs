@@ -1,5 +1,5 @@
 //! `cargo xtask bundle`: the release CUDA test, example and bench binaries in `bundle/`, with
-//! `run.sh`, `gpu_peers.py` and `launch_floor.cu`, for a GPU machine without a Rust toolchain.
+//! `run.sh`, the peers' scripts and `launch_floor.cu`, for a GPU machine without a Rust toolchain.
 use crate::built_executables;
 use std::path::Path;
 use std::process::{exit, Command};
@@ -21,12 +21,22 @@ pub fn bundle() {
         ),
         (
             "examples",
-            vec!["build", "--release", "--features", "cuda", "--examples"],
+            // Without figures (run.sh passes --no-plot): plotters would make the bundle larger
+            // than the device tool carries.
+            vec![
+                "build",
+                "--release",
+                "--no-default-features",
+                "--features",
+                "cuda",
+                "--examples",
+            ],
         ),
         (
             "benches",
             vec![
                 "bench",
+                "--no-default-features",
                 "--features",
                 "cuda",
                 "--no-run",
@@ -34,6 +44,8 @@ pub fn bundle() {
                 "matmul",
                 "--bench",
                 "train_step",
+                "--bench",
+                "rnnlm",
             ],
         ),
     ];
@@ -57,8 +69,15 @@ pub fn bundle() {
             eprintln!("bundled {sub}/{short}");
         }
     }
-    for file in ["gpu_peers.py", "launch_floor.cu"] {
+    for file in ["gpu_peers.py", "rnnlm_peers.py", "launch_floor.cu"] {
         std::fs::copy(Path::new("benches").join(file), dir.join(file)).expect("copy a bench file");
+    }
+    // The book's NumPy code, for rnnlm_peers.py, where the checkout has it beside it.
+    let book = Path::new("../shared/reference/book_ch05.py");
+    if book.is_file() {
+        std::fs::copy(book, dir.join("book_ch05.py")).expect("copy book_ch05.py");
+    } else {
+        eprintln!("xtask: {} not found; rnnlm_peers.py will skip NumPy", book.display());
     }
     let run_sh = dir.join("run.sh");
     std::fs::write(&run_sh, RUN_SH).expect("write run.sh");

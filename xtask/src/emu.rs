@@ -73,6 +73,8 @@ pub fn cuda_emu() {
             "--test",
             "parity",
             "--test",
+            "rnnlm_parity",
+            "--test",
             "emu_limits",
             "--test",
             "driver_version",

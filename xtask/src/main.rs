@@ -28,7 +28,7 @@
 //!   for the CUDA driver, cuBLAS and NVRTC) and runs the CUDA tests and the `train` example on
 //!   it with `NN_REQUIRE_EMU=1`. It checks the host code and the kernels' logic, not a GPU.
 //! - `cargo xtask bundle`: builds the CUDA test, bench and example binaries in release mode into
-//!   `bundle/` with `run.sh` and `gpu_peers.py`, for a GPU machine without a Rust toolchain.
+//!   `bundle/` with `run.sh` and the peers' scripts, for a GPU machine without a Rust toolchain.
 //!   `NN_BUNDLE_EMU=$PWD/target/cuda-emu bash bundle/run.sh` dry-runs it on nn-cuda-emu.
 mod bundle;
 mod emu;

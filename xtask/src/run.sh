@@ -23,11 +23,13 @@ if [ -n "${NN_BUNDLE_EMU:-}" ]; then
   # The emulator's stand-in "machine code" is cached apart from the user's kernel cache.
   export LD_LIBRARY_PATH="${NN_BUNDLE_EMU}:${LD_LIBRARY_PATH}" NN_REQUIRE_EMU=1 \
     NN_CUDA_CACHE_DIR="${NN_BUNDLE_EMU}/kernel-cache"
-  n=256; bench_filter='cuda(_f32|/(10|64|256))$'; mlp_runs=(--runs 1 --iters 2)
+  n=256; bench_filter='cuda(_f32|/(10|64|256)|/simple)$'; mlp_runs=(--runs 1 --iters 2)
+  rnn_epochs="--epochs 2"; peer_flags="--cpu-only --rounds 1"
 else
   # NN_CUDA_TEST_FILL_GPU: the out-of-memory test fills the GPU with 8 GiB tensors.
   export NN_REQUIRE_GPU=1 NN_CUDA_TEST_FILL_GPU=1
   n=4096; bench_filter=cuda; mlp_runs=(--runs 7 --iters 200)
+  rnn_epochs=""; peer_flags=""
 fi
 log="${OUT:-.}/run.log"
 step() { local limit=$1; shift; echo "== $* (limit ${limit}s)"; timeout "$limit" "$@" || { echo "!! failed ($?): $*"; return 1; }; }
@@ -62,8 +64,13 @@ steps() {
   for e in train_custom_loop train; do
     step 60 bash -c "./examples/$e --backend cuda --no-plot --report '${OUT:-.}/${e}_cuda.json' | tail -3" || status=1
   done
+  # The language models (ch05 and ch06) on the GPU, on the made-up corpus.
+  step 120 bash -c "./examples/train_rnnlm_custom_loop --backend cuda --no-plot $rnn_epochs | tail -3" || status=1
+  step 120 bash -c "./examples/train_rnnlm --backend cuda --no-plot $rnn_epochs | tail -3" || status=1
+  step 120 bash -c "./examples/train_rnnlm --backend cuda --model lstm --no-plot | tail -3" || status=1
   for b in benches/*; do step 180 "$b" --bench --warm-up-time 1 --measurement-time 3 "$bench_filter" || status=1; done
   step 180 python3 gpu_peers.py || status=1
+  step 300 python3 rnnlm_peers.py --reference book_ch05.py $peer_flags || status=1
   # The machine's own floor for a launch-bound step (launch_floor.cu, CUDA C++ without Rust),
   # built with the GPU machine's nvcc, to set beside `spiral_timing --backend cuda`.
   local nvcc
@@ -83,7 +90,7 @@ steps() {
 steps 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 echo "== summary (the whole output: $log)"
-grep -E '^(== |!! |\| )|^lib(cuda|cublas|nvrtc): |test result|FAILED|panicked|SKIPPED|GFLOP/s|per iteration|launches|largest relative|accuracy|^parity |^cuda memory: |^cuda: device opened |^(torch|cupy|gpu_peers|launch_floor|fill_gpu)|, [0-9]+ MiB$' "$log"
+grep -E '^(== |!! |\| )|^lib(cuda|cublas|nvrtc): |test result|FAILED|panicked|SKIPPED|GFLOP/s|per iteration|launches|largest relative|accuracy|^parity |^cuda memory: |^cuda: device opened |^(torch|cupy|numpy|gpu_peers|launch_floor|fill_gpu)|perplexity|s of training|, [0-9]+ MiB$' "$log"
 # Criterion's estimates; a long bench name stands on the line before its `time:`.
 awk '/^ +time: +\[/ { print prev } /(time|thrpt): +\[/ { print } { prev = $0 }' "$log"
 echo "== run.sh: status $status"

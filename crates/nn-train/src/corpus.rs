@@ -103,14 +103,17 @@ impl Corpus {
     /// `ptb.load_data('test')`, which reads the test file with the training file's ids).
     pub fn encode_file(&self, path: &Path) -> Result<Vec<u32>> {
         let text = read(path)?;
-        self.encode(&text, &path.display().to_string())
-            .map_err(|e| match e {
-                Error::InvalidArgument(detail) => Error::Format {
-                    path: path.to_path_buf(),
-                    detail,
-                },
-                e => e,
-            })
+        self.encode(&text, "the file").map_err(|e| {
+            let detail = match e {
+                Error::InvalidArgument(detail) => detail,
+                Error::Empty(_) => "holds no words".into(),
+                e => return e,
+            };
+            Error::Format {
+                path: path.to_path_buf(),
+                detail,
+            }
+        })
     }
 
     /// `text`'s words as this corpus's ids; `what` names the text in errors. A word the
