@@ -31,9 +31,11 @@
 //! |---|---|
 //! | `np.random.seed(1984)` | [`NumpyRng::new(1984)`](core::NumpyRng::new): one stream, passed where the book draws |
 //! | `x, t = spiral.load_data()` | [`spiral::load_data_from(&mut rng)`](train::spiral::load_data_from), a [`Dataset`](train::Dataset) ([`x`](train::Dataset::x), [`labels`](train::Dataset::labels), [`one_hot`](train::Dataset::one_hot)) |
+//! | `x, t = np.load('x.npy'), np.load('t.npy')` | [`Dataset::from_npy(x_path, t_path)`](train::Dataset::from_npy), [`Dataset::from_csv`](train::Dataset::from_csv), [`Dataset::new(x, cols, labels, classes)`](train::Dataset::new) (f32 or f64 kept as they are) |
 //! | `np.float32`, `np.float64` | [`Cpu::<f32>`](cpu::Cpu), [`Cpu::<f64>`](cpu::Cpu): the element type is the backend's |
 //! | `import cupy as np` | `cuda::Cuda::<f32>::new(0)` in place of `Cpu::<f32>::new()` (feature `cuda`) |
 //! | `TwoLayerNet(2, 10, 3)` | [`TwoLayerNet::new(&b, 2, 10, 3, &mut rng)`](layers::TwoLayerNet::new) |
+//! | `self.layers = [Affine(…), Relu(), …]`, `self.loss_layer` | [`Sequential::new(&b, 2)?.affine(10, &mut rng)?.relu()…softmax_with_loss()`](layers::Sequential) |
 //! | `Affine(W, b)`, `Sigmoid()`, `SoftmaxWithLoss()` | [`Affine::new`](layers::Affine::new) (registers `W`, `b` in a [`ParamStore`](core::ParamStore)), [`Sigmoid::new`](layers::Sigmoid::new), [`SoftmaxWithLoss::new`](layers::SoftmaxWithLoss::new) |
 //! | `layer.forward(x)`, `layer.backward(dout)` | [`Layer::forward(&store, &x)`](layers::Layer::forward), [`Layer::backward(&mut store, &dout)`](layers::Layer::backward) |
 //! | `model.params`, `model.grads` | [`Module::params`](layers::Module::params): a [`ParamStore`](core::ParamStore) of values and gradients by [`ParamId`](core::ParamId) |
@@ -43,7 +45,7 @@
 //! | `x[idx[iters*batch_size:(iters+1)*batch_size]]` | [`Backend::gather_rows(&x, &idx, iters * batch_size, batch_size)`](core::Backend::gather_rows), on data copied once with [`Dataset::to_device`](train::Dataset::to_device) |
 //! | `np.argmax(model.predict(x), axis=1)`, accuracy | [`eval::predict_classes`](train::eval::predict_classes), [`eval::accuracy`](train::eval::accuracy); [`eval::accuracy_device`](train::eval::accuracy_device) on data copied once |
 //! | `Trainer(model, optimizer)` | [`Trainer::new(model, optimizer)`](train::Trainer::new) |
-//! | `trainer.fit(x, t, max_epoch, batch_size, max_grad, eval_interval)` | [`Trainer::fit(&data, &FitOptions { .. }, &mut rng)`](train::Trainer::fit) ([`FitOptions`](train::FitOptions) has the same four, with the book's defaults); [`Trainer::fit_device`](train::Trainer::fit_device) on data copied once |
+//! | `trainer.fit(x, t, max_epoch, batch_size, max_grad, eval_interval)` | [`Trainer::fit(&data, &FitOptions { .. }, &mut rng)`](train::Trainer::fit) ([`FitOptions`](train::FitOptions) has the same four, with the book's defaults; it returns a [`FitReport`](train::FitReport)); [`Trainer::fit_with`](train::Trainer::fit_with) calls back at each record (validation, early stop); [`Trainer::fit_device`](train::Trainer::fit_device) on data copied once |
 //! | `trainer.loss_list`, `trainer.plot()` | [`Trainer::loss_list`](train::Trainer::loss_list), `Trainer::plot(path, ylim)` (feature `plot`) |
 //! | `clip_grads(grads, max_norm)` | [`clip_grads(&b, model.params_mut(), max_norm)`](train::clip_grads) |
 //! | `remove_duplicate(params, grads)` | [`remove_duplicate(&ids)`](train::remove_duplicate): a [`ParamStore`](core::ParamStore) already sums a shared weight's gradients |
@@ -61,7 +63,7 @@
 pub use nn_core as core;
 pub use nn_cpu as cpu;
 /// The CUDA backend (feature `cuda`).
-#[cfg(feature = "cuda")]
+#[cfg(feature = "nn-cuda")]
 pub use nn_cuda as cuda;
 pub use nn_layers as layers;
 pub use nn_optim as optim;
@@ -73,12 +75,13 @@ pub mod prelude {
     pub use nn_cpu::Cpu;
     pub use nn_layers::{
         Affine, Embedding, Labels, LanguageModel, Layer, LossLayer, MatMul, Model, Module, Relu,
-        Rnnlm, Sigmoid, SigmoidWithLoss, SimpleRnnlm, Softmax, SoftmaxWithLoss, TimeLstm, TimeRnn,
-        TimeSoftmaxWithLoss, TwoLayerNet,
+        Rnnlm, Sequential, Sigmoid, SigmoidWithLoss, SimpleRnnlm, Softmax, SoftmaxWithLoss,
+        TimeLstm, TimeRnn, TimeSoftmaxWithLoss, TwoLayerNet,
     };
     pub use nn_optim::{AdaGrad, Adam, Momentum, Nesterov, Optimizer, RmsProp, Sgd};
     pub use nn_train::{
-        clip_grads, eval, remove_duplicate, spiral, Dataset, FitOptions, Output, Shuffle, Trainer,
+        clip_grads, eval, remove_duplicate, spiral, Corpus, Dataset, FitOptions, FitReport, Flow,
+        Output, RnnlmFitOptions, RnnlmTrainer, Shuffle, Trainer,
     };
 }
 
@@ -87,3 +90,8 @@ pub mod prelude {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct Readme;
+
+/// The Rust example of `docs/language-models.md`, compiled and run by `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/language-models.md")]
+struct LanguageModelsDoc;

@@ -202,14 +202,19 @@ impl TrainArgs {
 }
 
 impl TrainArgs {
-    /// Refuses bad values before any work starts.
+    /// Refuses bad values before any work starts (the data: the spiral's 300 rows).
     pub fn check(&self) -> Result<()> {
+        self.check_for("the spiral data set", 300)
+    }
+
+    /// [`check`](Self::check) for `rows` rows of data, `what` naming them.
+    pub fn check_for(&self, what: &str, rows: usize) -> Result<()> {
         if !self.lr.is_finite() || self.lr < 0.0 {
             bail!("--lr must be a finite number ≥ 0, got {}", self.lr);
         }
-        if self.batch_size > 300 {
+        if self.batch_size > rows {
             bail!(
-                "--batch-size {} is larger than the spiral data set (300 rows)",
+                "--batch-size {} is larger than {what} ({rows} rows)",
                 self.batch_size
             );
         }

@@ -77,7 +77,10 @@ pub fn bundle() {
     if book.is_file() {
         std::fs::copy(book, dir.join("book_ch05.py")).expect("copy book_ch05.py");
     } else {
-        eprintln!("xtask: {} not found; rnnlm_peers.py will skip NumPy", book.display());
+        eprintln!(
+            "xtask: {} not found; rnnlm_peers.py will skip NumPy",
+            book.display()
+        );
     }
     let run_sh = dir.join("run.sh");
     std::fs::write(&run_sh, RUN_SH).expect("write run.sh");

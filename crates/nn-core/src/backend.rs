@@ -345,6 +345,15 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         check::convert(data, &mut v)?;
         self.from_host(&v, shape)
     }
+    /// Copies `f32` host data to the device as `Elem` (exactly: every `f32` is an `f64` too),
+    /// so that data kept in single precision needs no copy in double first. This default goes
+    /// through [`from_f64`](Backend::from_f64); backends copy straight in.
+    fn from_f32(&self, data: &[f32], shape: Shape) -> Result<Self::Tensor> {
+        check::host_len(data.len(), shape)?;
+        let mut v = check::host_vec(data.len(), || format!("from_f32's f64 copy of {shape}"))?;
+        v.extend(data.iter().map(|&x| f64::from(x)));
+        self.from_f64(&v, shape)
+    }
     /// Reads a `1 × 1` tensor (a loss, a norm) back as `f64`.
     fn scalar(&self, t: &Self::Tensor) -> Result<f64> {
         let s = self.shape(t);

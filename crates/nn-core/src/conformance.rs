@@ -70,6 +70,14 @@ pub fn memory<B: Backend>(b: &B) {
     assert!(b.zeros(Shape::new(usize::MAX, 2)).is_err());
     assert_eq!(b.scalar(&t(b, 1, 1, &[2.5])).unwrap(), 2.5);
     assert!(b.scalar(&x).is_err());
+    // f32 host data goes in exactly, NaN and infinities as they are; a size mismatch is refused.
+    let f = b
+        .from_f32(&[1.5, -0.1, f32::MAX, f32::NAN], Shape::new(2, 2))
+        .unwrap();
+    let back = host(b, &f);
+    assert_eq!(&back[..3], &[1.5, f64::from(-0.1f32), f64::from(f32::MAX)]);
+    assert!(back[3].is_nan());
+    assert!(b.from_f32(&[1.0], Shape::new(1, 2)).is_err());
     b.synchronize().unwrap();
 }
 

@@ -8,9 +8,17 @@
 
 use crate::{Backend, Error, Float, Result, Shape};
 
-/// The handle of one parameter in a [`ParamStore`].
+/// The handle of one parameter in a [`ParamStore`]: only [`ParamStore::add`] makes one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ParamId(pub usize);
+pub struct ParamId(usize);
+
+impl ParamId {
+    /// The parameter's position in its store, in the order they were added (for state kept
+    /// per parameter, as optimizers keep it).
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
 
 /// Whether a gradient holds this step's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,14 +57,34 @@ impl<B: Backend> Param<B> {
 }
 
 /// All parameters of a model, each stored once.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct ParamStore<B: Backend> {
     params: Vec<Param<B>>,
+    uid: u64,
+}
+
+/// A number no other store of this process has.
+fn next_uid() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl<B: Backend> Default for ParamStore<B> {
     fn default() -> Self {
-        ParamStore { params: Vec::new() }
+        ParamStore {
+            params: Vec::new(),
+            uid: next_uid(),
+        }
+    }
+}
+
+/// A copy is another model's parameters: it gets its own [`uid`](ParamStore::uid).
+impl<B: Backend> Clone for ParamStore<B> {
+    fn clone(&self) -> Self {
+        ParamStore {
+            params: self.params.clone(),
+            uid: next_uid(),
+        }
     }
 }
 
@@ -81,6 +109,12 @@ impl<B: Backend> ParamStore<B> {
             state: GradState::Stale,
         });
         Ok(ParamId(self.params.len() - 1))
+    }
+
+    /// A number that identifies this store among all made in the process (a clone gets its
+    /// own), so that state kept for one model's parameters is not applied to another's.
+    pub fn uid(&self) -> u64 {
+        self.uid
     }
 
     /// Number of parameters.
@@ -135,7 +169,8 @@ impl<B: Backend> ParamStore<B> {
     }
 
     /// Marks every gradient stale: the next [`ParamStore::accumulate_grad`] replaces it.
-    /// Costs nothing on the device.
+    /// Costs nothing on the device. A model's `backward` calls it first (see `Model::backward`
+    /// in nn-layers): that is the one place a step's gradients start afresh.
     pub fn zero_grads(&mut self) {
         for p in &mut self.params {
             p.state = GradState::Stale;

@@ -4,9 +4,8 @@
 //! arrays), so caching a layer's input for `backward` costs a counter increment, and in-place
 //! updates write in place whenever the tensor is not shared. Buffers are recycled through a
 //! per-thread pool. Products go through the `gemm` crate, or const-width loops when tiny
-//! ([`matmul`]); work is split over threads only above sizes measured to pay
-//! ([`matmul::PARALLEL`], `PARALLEL_ELEMS` in the element-wise ops), so the book's tiny tensors
-//! stay on the calling thread.
+//! (`matmul`); work is split over threads only above sizes where it pays, so the book's tiny
+//! tensors stay on the calling thread.
 //!
 //! ```
 //! use nn_core::{Backend, Shape};
@@ -45,8 +44,12 @@ macro_rules! by_width {
     };
 }
 
+// The products and the vectorised loops, public for benches and tests of their own: not part of
+// the documented API.
+#[doc(hidden)]
 pub mod matmul;
 mod ops;
+#[doc(hidden)]
 pub mod simd;
 mod storage;
 

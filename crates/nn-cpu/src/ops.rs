@@ -182,6 +182,11 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         let t = build(shape, |v| converted = check::convert(d, v))?;
         converted.map(|()| t)
     }
+    /// Converts straight into the tensor's buffer (a copy, in f32).
+    fn from_f32(&self, d: &[f32], shape: Shape) -> Result<CpuTensor<E>> {
+        check::host_len(d.len(), shape)?;
+        build(shape, |v| v.extend(d.iter().map(|&x| E::of(f64::from(x)))))
+    }
     fn to_host(&self, t: &CpuTensor<E>) -> Result<Vec<E>> {
         check::host_copy(data(t), || format!("to_host's copy of {}", t.shape))
     }

@@ -507,6 +507,7 @@ pub const EMULATOR_NAME: &str = "nn-cuda-emu (CPU emulation, not a GPU)";
 impl<E: CudaFloat> Cuda<E> {
     /// Whether this "device" is nn-cuda-emu, the CPU emulation of the CUDA libraries, rather
     /// than a GPU.
+    #[doc(hidden)]
     pub fn is_emulated(&self) -> bool {
         self.dev.name == EMULATOR_NAME
     }

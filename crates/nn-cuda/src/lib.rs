@@ -33,10 +33,14 @@ mod kernel_cache;
 mod memory;
 mod ops;
 
+pub use device::{available, Cuda, CudaFloat, CudaIndex, CudaTensor};
+pub use kernel_cache::kernel_cache_dir;
+// For this crate's own tests and the emulator: not part of the documented API.
+#[doc(hidden)]
 pub use device::{
-    available, compile_kernels, compile_kernels_cubin, kernel_names, test_backend, Cuda, CudaFloat,
-    CudaIndex, CudaTensor, EMULATOR_NAME,
+    compile_kernels, compile_kernels_cubin, kernel_names, test_backend, EMULATOR_NAME,
 };
-pub use kernel_cache::{cached_kernels_cubin, kernel_cache_dir, KernelOrigin};
+#[doc(hidden)]
+pub use kernel_cache::{cached_kernels_cubin, KernelOrigin};
 pub use memory::MemoryStats;
 pub use nn_core::Error;

@@ -441,6 +441,13 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         check::host_len(data.len(), shape)?;
         Ok(self.tensor(self.upload(data)?, shape))
     }
+    /// Converts on the host into the element type, then one copy to the device.
+    fn from_f32(&self, data: &[f32], shape: Shape) -> Result<CudaTensor<E>> {
+        check::host_len(data.len(), shape)?;
+        let mut v = check::host_vec(data.len(), || format!("from_f32's copy of {shape}"))?;
+        v.extend(data.iter().map(|&x| E::of(f64::from(x))));
+        Ok(self.tensor(self.upload(&v)?, shape))
+    }
     fn to_host(&self, t: &CudaTensor<E>) -> Result<Vec<E>> {
         self.download(&t.buf, t.offset, t.shape.len(), || {
             format!("to_host's copy of {}", t.shape)

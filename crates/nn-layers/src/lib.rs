@@ -27,6 +27,7 @@ mod affine;
 mod loss;
 mod model;
 mod rnnlm;
+mod sequential;
 pub mod time;
 
 pub use activation::{Relu, Sigmoid, Softmax};
@@ -34,6 +35,7 @@ pub use affine::{Affine, MatMul};
 pub use loss::{Labels, LossLayer, SigmoidWithLoss, SoftmaxWithLoss};
 pub use model::{Model, Module, TwoLayerNet};
 pub use rnnlm::{LanguageModel, RnnLanguageModel, Rnnlm, SimpleRnnlm};
+pub use sequential::Sequential;
 pub use time::{
     Embedding, Lstm, Recurrent, Rnn, TimeEmbedding, TimeLstm, TimeRnn, TimeSoftmaxWithLoss,
 };
@@ -41,7 +43,7 @@ pub use time::{
 use nn_core::{Backend, Error, ParamId, ParamStore, Result};
 
 /// A layer: `forward`, `backward`, and the ids of its parameters.
-pub trait Layer<B: Backend> {
+pub trait Layer<B: Backend>: std::fmt::Debug {
     /// Computes the output and keeps what `backward` needs.
     fn forward(&mut self, params: &ParamStore<B>, x: &B::Tensor) -> Result<B::Tensor>;
     /// Given `dL/dout`, adds the parameters' gradients into `params` and returns `dL/dx`.

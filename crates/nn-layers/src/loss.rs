@@ -41,7 +41,7 @@ impl<B: Backend> Labels<'_, B> {
 
 /// A layer that ends the network in a loss: `forward` takes targets and returns a `1 × 1`
 /// loss on the device; `backward` starts the gradient flow.
-pub trait LossLayer<B: Backend> {
+pub trait LossLayer<B: Backend>: std::fmt::Debug {
     /// The mean loss over the batch, as a `1 × 1` tensor.
     fn forward(&mut self, x: &B::Tensor, t: Labels<'_, B>) -> Result<B::Tensor>;
     /// `dL/dx`, scaled by `dout` (1 in the book).

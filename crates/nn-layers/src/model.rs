@@ -1,10 +1,8 @@
 //! Models: [`Module`] (a backend and parameters), the [`Model`] trait the trainer drives, and
 //! the book's [`TwoLayerNet`].
 
-use crate::loss::one;
-use crate::{Affine, Labels, Layer, LossLayer, Sigmoid, SoftmaxWithLoss};
-use nn_core::backend::check;
-use nn_core::{Backend, Error, NumpyRng, ParamStore, Result, Shape};
+use crate::Labels;
+use nn_core::{Backend, Error, NumpyRng, ParamStore, Result};
 
 /// What every model has: a backend and its parameters in one [`ParamStore`]. Optimizers,
 /// clipping and weight files need nothing more, so they take a classifier ([`Model`]) and a
@@ -34,10 +32,12 @@ impl<B: Backend, M: Module<B> + ?Sized> Module<B> for Box<M> {
 /// What a trainer needs from a classifier: prediction, a loss and gradients, on top of its
 /// parameters ([`Module`]).
 ///
-/// A model of your own keeps its parameters in one [`ParamStore`] and its layers in fields,
-/// runs them in order in `predict`, and back in reverse order in `backward`, starting from the
-/// loss layer with `dout = 1` as the book does. [`TwoLayerNet`] is written this way; here the
-/// same net with ReLU in place of the sigmoid, on any backend:
+/// Most models are a list of layers and a loss layer: build those as a
+/// [`Sequential`](crate::Sequential) (the book's two-layer net with ReLU is five lines there).
+/// A model that needs more (several inputs, weights shared in other ways) implements this
+/// trait: it keeps its parameters in one [`ParamStore`] and its layers in fields, runs them in
+/// order in `predict`, and back in reverse order in `backward`, starting from the loss layer
+/// with `dout = 1` as the book does. Here the same ReLU net written by hand:
 ///
 /// ```
 /// use nn_core::{Backend, Float, ParamStore, Result, Shape};
@@ -110,10 +110,10 @@ pub trait Model<B: Backend>: Module<B> {
     fn predict(&mut self, x: &B::Tensor) -> Result<B::Tensor>;
     /// The mean loss over the batch, as a `1 × 1` tensor on the device.
     fn forward(&mut self, x: &B::Tensor, t: Labels<'_, B>) -> Result<B::Tensor>;
-    /// Gradients of the last `forward`'s loss, written into [`Module::params`]. Starts with
-    /// [`ParamStore::zero_grads`]: the layers add into gradients this step has written, so
-    /// without it they would add to the last step's (`nn_train::Trainer` marks them stale
-    /// before calling this; a hand-written loop relies on the model).
+    /// Gradients of the last `forward`'s loss, written into [`Module::params`] in place of the
+    /// last step's, as the book's `backward` overwrites `grads`. This is the one place that
+    /// starts a step's gradients afresh (trainers and hand-written loops rely on it): begin
+    /// with [`ParamStore::zero_grads`], after which the layers add into what this step writes.
     fn backward(&mut self) -> Result<()>;
     /// Width of an input row.
     fn input_size(&self) -> usize;
@@ -155,20 +155,16 @@ impl<B: Backend, M: Model<B> + ?Sized> Model<B> for Box<M> {
     }
 }
 
-/// The book's `TwoLayerNet`: Affine → Sigmoid → Affine, with SoftmaxWithLoss.
+/// The book's `TwoLayerNet`: Affine → Sigmoid → Affine, with SoftmaxWithLoss, a
+/// [`Sequential`](crate::Sequential) of those layers.
 ///
 /// Weights start as `0.01 · randn`, biases as zeros, drawn from the given stream in the book's
 /// order (W1, then W2), so a seeded net equals NumPy's. Parameters are named `layers.0.W`,
 /// `layers.0.b`, `layers.2.W`, `layers.2.b` after the book's layer list.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TwoLayerNet<B: Backend> {
-    backend: B,
-    store: ParamStore<B>,
-    affine1: Affine<B>,
-    sigmoid: Sigmoid<B>,
-    affine2: Affine<B>,
-    loss: SoftmaxWithLoss<B>,
-    sizes: (usize, usize, usize),
+    net: crate::Sequential<B>,
+    hidden: usize,
 }
 
 impl<B: Backend> TwoLayerNet<B> {
@@ -196,94 +192,46 @@ impl<B: Backend> TwoLayerNet<B> {
                  SigmoidWithLoss)",
             ));
         }
-        let mut randn = |r, c| {
-            let shape = Shape::new(r, c);
-            let n = check::elements("TwoLayerNet::new", shape)?;
-            // Drawn into a buffer reserved first, so that a width beyond the machine's memory
-            // is an error rather than the end of the process.
-            let mut v = check::host_vec(n, || format!("TwoLayerNet::new's {shape} weights"))?;
-            v.extend((0..n).map(|_| 0.01 * rng.randn()));
-            backend.from_f64(&v, shape)
-        };
-        let (w1, w2) = (randn(input, hidden)?, randn(hidden, output)?);
-        let mut store = ParamStore::new();
-        let affine1 = Affine::new(
-            backend,
-            &mut store,
-            "layers.0",
-            w1,
-            backend.zeros(Shape::row(hidden))?,
-        )?;
-        let affine2 = Affine::new(
-            backend,
-            &mut store,
-            "layers.2",
-            w2,
-            backend.zeros(Shape::row(output))?,
-        )?;
-        Ok(TwoLayerNet {
-            backend: backend.clone(),
-            store,
-            affine1,
-            sigmoid: Sigmoid::new(backend),
-            affine2,
-            loss: SoftmaxWithLoss::new(backend),
-            sizes: (input, hidden, output),
-        })
+        let net = crate::Sequential::new(backend, input)?
+            .affine(hidden, rng)?
+            .sigmoid()
+            .affine(output, rng)?
+            .softmax_with_loss();
+        Ok(TwoLayerNet { net, hidden })
     }
 
     /// Number of hidden units.
     pub fn hidden_size(&self) -> usize {
-        self.sizes.1
+        self.hidden
     }
 }
 
 impl<B: Backend> Module<B> for TwoLayerNet<B> {
     fn backend(&self) -> &B {
-        &self.backend
+        self.net.backend()
     }
     fn params(&self) -> &ParamStore<B> {
-        &self.store
+        self.net.params()
     }
     fn params_mut(&mut self) -> &mut ParamStore<B> {
-        &mut self.store
+        self.net.params_mut()
     }
 }
 
 impl<B: Backend> Model<B> for TwoLayerNet<B> {
     fn predict(&mut self, x: &B::Tensor) -> Result<B::Tensor> {
-        let s = self.backend.shape(x);
-        if s.cols != self.sizes.0 {
-            return Err(Error::shape(
-                "TwoLayerNet.predict",
-                format!(
-                    "input {s} has {} columns; the net takes {}",
-                    s.cols, self.sizes.0
-                ),
-            ));
-        }
-        let h = self.affine1.forward(&self.store, x)?;
-        let a = self.sigmoid.forward(&self.store, &h)?;
-        self.affine2.forward(&self.store, &a)
+        self.net.predict(x)
     }
-
     fn forward(&mut self, x: &B::Tensor, t: Labels<'_, B>) -> Result<B::Tensor> {
-        let score = self.predict(x)?;
-        self.loss.forward(&score, t)
+        self.net.forward(x, t)
     }
-
     fn backward(&mut self) -> Result<()> {
-        self.store.zero_grads();
-        let d = self.loss.backward(one())?;
-        let d = self.affine2.backward(&mut self.store, &d)?;
-        let d = self.sigmoid.backward(&mut self.store, &d)?;
-        self.affine1.backward_params_only(&mut self.store, &d)
+        self.net.backward()
     }
-
     fn input_size(&self) -> usize {
-        self.sizes.0
+        self.net.input_size()
     }
     fn output_size(&self) -> usize {
-        self.sizes.2
+        self.net.output_size()
     }
 }

@@ -15,8 +15,8 @@ pub trait LanguageModel<B: Backend>: Module<B> {
     /// The mean loss (`1 × 1`, on the device) of predicting `ts` from `xs`: `batch` sequences
     /// of `xs.len() / batch` steps.
     fn forward(&mut self, xs: &B::Index, ts: &B::Index, batch: usize) -> Result<B::Tensor>;
-    /// Gradients of the last `forward`'s loss, written into [`Module::params`] (it marks the
-    /// old ones stale first, as [`crate::Model::backward`] does).
+    /// Gradients of the last `forward`'s loss, written into [`Module::params`] in place of the
+    /// last step's, as [`crate::Model::backward`] does.
     fn backward(&mut self) -> Result<()>;
     /// Forgets the state carried from batch to batch (before evaluating, or a new text).
     fn reset_state(&mut self);

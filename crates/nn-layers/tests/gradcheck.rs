@@ -276,7 +276,7 @@ fn wrong_input_width_is_a_clear_error() {
     let err = net
         .predict(&b.zeros(Shape::new(4, 3)).unwrap())
         .unwrap_err();
-    assert!(err.to_string().contains("the net takes 2"), "{err}");
+    assert!(err.to_string().contains("the model takes 2"), "{err}");
     assert!(TwoLayerNet::new(&b, 2, 0, 3, &mut NumpyRng::new(6)).is_err());
     // Sizes whose product overflows are an error before anything is drawn or allocated (in a
     // debug build this was "attempt to multiply with overflow").
@@ -291,7 +291,7 @@ fn wrong_input_width_is_a_clear_error() {
     let err = TwoLayerNet::new(&b, 2, 1 << 46, 3, &mut NumpyRng::new(6)).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "out of host memory: 1125899906842624 bytes for TwoLayerNet::new's (2, 70368744177664) \
+        "out of host memory: 1125899906842624 bytes for Sequential::affine's (2, 70368744177664) \
          weights, more than the system would reserve"
     );
 }

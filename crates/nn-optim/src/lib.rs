@@ -2,9 +2,12 @@
 //!
 //! Each optimizer updates every parameter that received a gradient this step, with the book's
 //! formulas evaluated in the book's order (so f64 runs match NumPy to rounding). Per-parameter
-//! state (velocities, squared sums, moments) is created lazily, indexed by [`ParamId`].
-//! `Default` gives the book's default hyperparameters (`Adam::default()` is the book's
-//! `Adam()`); they are public fields, checked when the optimizer is made and at every update.
+//! state (velocities, squared sums, moments) is created lazily, indexed by [`ParamId`], and
+//! belongs to the parameters of the first update: an optimizer given another model's is an
+//! error. Every optimizer is made the same way: `X::new(lr)` is the book's `X(lr=...)`, the
+//! other hyperparameters at the book's values (`with_momentum`, `with_decay_rate`,
+//! `with_betas` change them), and `Default` is the book's `X()`. They are public fields,
+//! checked when the optimizer is made and at every update.
 //!
 //! ```
 //! use nn_core::{Backend, ParamStore, Shape};
@@ -70,22 +73,47 @@ trait Hyper: Sized {
     }
 }
 
-/// Per-parameter state tensors, created as zeros of the parameter's shape on first use.
+/// Per-parameter state tensors, created as zeros of the parameter's shape on first use, and
+/// the parameters they belong to: the store of the first update (its
+/// [`uid`](ParamStore::uid)). An update of another store is an error, not a mix of two
+/// models' state.
 #[derive(Debug, Clone)]
-struct State<B: Backend>(Vec<Option<B::Tensor>>);
+struct State<B: Backend> {
+    slots: Vec<Option<B::Tensor>>,
+    owner: Option<u64>,
+}
 
 impl<B: Backend> Default for State<B> {
     fn default() -> Self {
-        State(Vec::new())
+        State {
+            slots: Vec::new(),
+            owner: None,
+        }
     }
 }
 
 impl<B: Backend> State<B> {
-    fn get(&mut self, b: &B, id: ParamId, like: &B::Tensor) -> Result<&mut B::Tensor> {
-        if self.0.len() <= id.0 {
-            self.0.resize(id.0 + 1, None);
+    /// Ties the state to `params` on the first update; refuses any other store after.
+    fn bind(&mut self, params: &ParamStore<B>) -> Result<()> {
+        match self.owner {
+            None => {
+                self.owner = Some(params.uid());
+                Ok(())
+            }
+            Some(uid) if uid == params.uid() => Ok(()),
+            Some(_) => Err(Error::invalid(
+                "this optimizer's state belongs to the parameters of another model (or of a \
+                 copy): make one optimizer per model",
+            )),
         }
-        let slot = &mut self.0[id.0];
+    }
+
+    fn get(&mut self, b: &B, id: ParamId, like: &B::Tensor) -> Result<&mut B::Tensor> {
+        let i = id.index();
+        if self.slots.len() <= i {
+            self.slots.resize(i + 1, None);
+        }
+        let slot = &mut self.slots[i];
         if slot.is_none() {
             *slot = Some(b.zeros(b.shape(like))?);
         }
@@ -115,7 +143,7 @@ pub struct Sgd {
 }
 
 impl Sgd {
-    /// SGD with learning rate `lr` (the book's default is 0.01).
+    /// SGD with learning rate `lr` (the book's `SGD(lr=...)`; [`Default`] gives its 0.01).
     pub fn new(lr: f64) -> Result<Self> {
         Sgd { lr }.checked()
     }
@@ -156,25 +184,19 @@ pub struct Momentum<B: Backend> {
 }
 
 impl<B: Backend> Momentum<B> {
-    /// Momentum with learning rate `lr` and coefficient `momentum` (the book's defaults, which
-    /// [`Default`] gives, are 0.01 and 0.9).
-    pub fn new(lr: f64, momentum: f64) -> Result<Self> {
-        Momentum {
-            lr,
-            momentum,
-            v: State::default(),
-        }
-        .checked()
-    }
-
-    /// The book's defaults (as [`Default`]) with learning rate `lr`: the book's
-    /// `Momentum(lr=...)`.
-    pub fn with_lr(lr: f64) -> Result<Self> {
+    /// Momentum with learning rate `lr` and the book's coefficient 0.9 (the book's
+    /// `Momentum(lr=...)`; [`Default`] gives its 0.01 and 0.9).
+    pub fn new(lr: f64) -> Result<Self> {
         Momentum {
             lr,
             ..Self::default()
         }
         .checked()
+    }
+
+    /// The same with another momentum coefficient, in `[0, 1)`.
+    pub fn with_momentum(self, momentum: f64) -> Result<Self> {
+        Momentum { momentum, ..self }.checked()
     }
 }
 
@@ -202,6 +224,7 @@ impl<B: Backend> Default for Momentum<B> {
 impl<B: Backend> Optimizer<B> for Momentum<B> {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
         self.ready::<B::Elem>()?;
+        self.v.bind(params)?;
         let (m, lr) = (B::Elem::of(self.momentum), B::Elem::of(-self.lr));
         each(params, |id, p, g| {
             let v = self.v.get(b, id, p)?;
@@ -223,25 +246,19 @@ pub struct Nesterov<B: Backend> {
 }
 
 impl<B: Backend> Nesterov<B> {
-    /// Nesterov with learning rate `lr` and coefficient `momentum` (the book's defaults, which
-    /// [`Default`] gives, are 0.01 and 0.9).
-    pub fn new(lr: f64, momentum: f64) -> Result<Self> {
-        Nesterov {
-            lr,
-            momentum,
-            v: State::default(),
-        }
-        .checked()
-    }
-
-    /// The book's defaults (as [`Default`]) with learning rate `lr`: the book's
-    /// `Nesterov(lr=...)`.
-    pub fn with_lr(lr: f64) -> Result<Self> {
+    /// Nesterov with learning rate `lr` and the book's coefficient 0.9 (the book's
+    /// `Nesterov(lr=...)`; [`Default`] gives its 0.01 and 0.9).
+    pub fn new(lr: f64) -> Result<Self> {
         Nesterov {
             lr,
             ..Self::default()
         }
         .checked()
+    }
+
+    /// The same with another momentum coefficient, in `[0, 1)`.
+    pub fn with_momentum(self, momentum: f64) -> Result<Self> {
+        Nesterov { momentum, ..self }.checked()
     }
 }
 
@@ -269,6 +286,7 @@ impl<B: Backend> Default for Nesterov<B> {
 impl<B: Backend> Optimizer<B> for Nesterov<B> {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
         self.ready::<B::Elem>()?;
+        self.v.bind(params)?;
         let m = self.momentum;
         let e = B::Elem::of;
         each(params, |id, p, g| {
@@ -290,11 +308,12 @@ pub struct AdaGrad<B: Backend> {
 }
 
 impl<B: Backend> AdaGrad<B> {
-    /// AdaGrad with learning rate `lr` (the book's default is 0.01).
+    /// AdaGrad with learning rate `lr` (the book's `AdaGrad(lr=...)`; [`Default`] gives its
+    /// 0.01).
     pub fn new(lr: f64) -> Result<Self> {
         AdaGrad {
             lr,
-            h: State::default(),
+            ..Self::default()
         }
         .checked()
     }
@@ -322,6 +341,7 @@ impl<B: Backend> Default for AdaGrad<B> {
 impl<B: Backend> Optimizer<B> for AdaGrad<B> {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
         self.ready::<B::Elem>()?;
+        self.h.bind(params)?;
         let e = B::Elem::of;
         each(params, |id, p, g| {
             let h = self.h.get(b, id, p)?;
@@ -342,25 +362,19 @@ pub struct RmsProp<B: Backend> {
 }
 
 impl<B: Backend> RmsProp<B> {
-    /// RMSprop with learning rate `lr` and `decay_rate` (the book's defaults, which
-    /// [`Default`] gives, are 0.01 and 0.99).
-    pub fn new(lr: f64, decay_rate: f64) -> Result<Self> {
-        RmsProp {
-            lr,
-            decay_rate,
-            h: State::default(),
-        }
-        .checked()
-    }
-
-    /// The book's defaults (as [`Default`]) with learning rate `lr`: the book's
-    /// `RMSprop(lr=...)`.
-    pub fn with_lr(lr: f64) -> Result<Self> {
+    /// RMSprop with learning rate `lr` and the book's decay rate 0.99 (the book's
+    /// `RMSprop(lr=...)`; [`Default`] gives its 0.01 and 0.99).
+    pub fn new(lr: f64) -> Result<Self> {
         RmsProp {
             lr,
             ..Self::default()
         }
         .checked()
+    }
+
+    /// The same with another decay rate, in `[0, 1)`.
+    pub fn with_decay_rate(self, decay_rate: f64) -> Result<Self> {
+        RmsProp { decay_rate, ..self }.checked()
     }
 }
 
@@ -388,6 +402,7 @@ impl<B: Backend> Default for RmsProp<B> {
 impl<B: Backend> Optimizer<B> for RmsProp<B> {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
         self.ready::<B::Elem>()?;
+        self.h.bind(params)?;
         let e = B::Elem::of;
         each(params, |id, p, g| {
             let h = self.h.get(b, id, p)?;
@@ -414,24 +429,22 @@ pub struct Adam<B: Backend> {
 }
 
 impl<B: Backend> Adam<B> {
-    /// Adam with learning rate `lr` and moment decays `beta1`, `beta2` (the book's defaults,
-    /// which [`Default`] gives, are 0.001, 0.9 and 0.999).
-    pub fn new(lr: f64, beta1: f64, beta2: f64) -> Result<Self> {
+    /// Adam with learning rate `lr` and the book's moment decays 0.9 and 0.999 (the book's
+    /// `Adam(lr=...)`; [`Default`] gives its 0.001, 0.9 and 0.999).
+    pub fn new(lr: f64) -> Result<Self> {
         Adam {
             lr,
-            beta1,
-            beta2,
-            ..Default::default()
+            ..Self::default()
         }
         .checked()
     }
 
-    /// The book's defaults (as [`Default`]) with learning rate `lr`: the book's
-    /// `Adam(lr=...)`.
-    pub fn with_lr(lr: f64) -> Result<Self> {
+    /// The same with other moment decays, each in `[0, 1)`.
+    pub fn with_betas(self, beta1: f64, beta2: f64) -> Result<Self> {
         Adam {
-            lr,
-            ..Self::default()
+            beta1,
+            beta2,
+            ..self
         }
         .checked()
     }
@@ -465,6 +478,8 @@ impl<B: Backend> Default for Adam<B> {
 impl<B: Backend> Optimizer<B> for Adam<B> {
     fn update(&mut self, b: &B, params: &mut ParamStore<B>) -> Result<()> {
         self.ready::<B::Elem>()?;
+        self.m.bind(params)?;
+        self.v.bind(params)?;
         self.iter += 1;
         let lr_t = self.lr * (1.0 - self.beta2.powi(self.iter)).sqrt()
             / (1.0 - self.beta1.powi(self.iter));
@@ -485,11 +500,11 @@ impl<B: Backend> Optimizer<B> for Adam<B> {
 pub fn by_name<B: Backend>(name: &str, lr: f64) -> Result<Box<dyn Optimizer<B>>> {
     Ok(match name {
         "sgd" => Box::new(Sgd::new(lr)?),
-        "momentum" => Box::new(Momentum::with_lr(lr)?),
-        "nesterov" => Box::new(Nesterov::with_lr(lr)?),
+        "momentum" => Box::new(Momentum::new(lr)?),
+        "nesterov" => Box::new(Nesterov::new(lr)?),
         "adagrad" => Box::new(AdaGrad::new(lr)?),
-        "rmsprop" => Box::new(RmsProp::with_lr(lr)?),
-        "adam" => Box::new(Adam::with_lr(lr)?),
+        "rmsprop" => Box::new(RmsProp::new(lr)?),
+        "adam" => Box::new(Adam::new(lr)?),
         _ => {
             return Err(Error::invalid(format!(
                 "unknown optimizer {name:?}: expected one of {}",

@@ -122,29 +122,42 @@ fn bad_hyperparameters_are_refused() {
     let fraction =
         |what: &str, v: f64| format!("invalid argument: {what} must be in [0, 1), got {v}");
     assert_eq!(
-        msg(Momentum::<B>::new(0.1, 1.5).map(drop)),
+        msg(Momentum::<B>::new(0.1)
+            .and_then(|o| o.with_momentum(1.5))
+            .map(drop)),
         fraction("momentum", 1.5)
     );
     assert_eq!(
-        msg(Nesterov::<B>::new(0.1, 1.0).map(drop)),
+        msg(Nesterov::<B>::new(0.1)
+            .and_then(|o| o.with_momentum(1.0))
+            .map(drop)),
         fraction("momentum", 1.0)
     );
     assert_eq!(
-        msg(RmsProp::<B>::new(0.1, -0.1).map(drop)),
+        msg(RmsProp::<B>::new(0.1)
+            .and_then(|o| o.with_decay_rate(-0.1))
+            .map(drop)),
         fraction("decay rate", -0.1)
     );
     assert_eq!(
-        msg(Adam::<B>::new(0.1, f64::NAN, 0.999).map(drop)),
+        msg(Adam::<B>::new(0.1)
+            .and_then(|o| o.with_betas(f64::NAN, 0.999))
+            .map(drop)),
         fraction("beta1", f64::NAN)
     );
     assert_eq!(
-        msg(Adam::<B>::new(0.1, 0.9, 1.0).map(drop)),
+        msg(Adam::<B>::new(0.1)
+            .and_then(|o| o.with_betas(0.9, 1.0))
+            .map(drop)),
         fraction("beta2", 1.0)
     );
     // The constructors with every hyperparameter give what they were given.
-    let n = Nesterov::<B>::new(0.5, 0.8).unwrap();
-    let r = RmsProp::<B>::new(0.5, 0.8).unwrap();
-    let a = Adam::<B>::new(0.5, 0.8, 0.7).unwrap();
+    let n = Nesterov::<B>::new(0.5).unwrap().with_momentum(0.8).unwrap();
+    let r = RmsProp::<B>::new(0.5)
+        .unwrap()
+        .with_decay_rate(0.8)
+        .unwrap();
+    let a = Adam::<B>::new(0.5).unwrap().with_betas(0.8, 0.7).unwrap();
     assert_eq!((n.lr, n.momentum, r.lr, r.decay_rate), (0.5, 0.8, 0.5, 0.8));
     assert_eq!((a.lr, a.beta1, a.beta2), (0.5, 0.8, 0.7));
 }
@@ -163,7 +176,7 @@ fn parameters_without_gradient_are_left_alone() {
     assert_eq!(b.to_host(store.value(id)).unwrap(), [1.0]);
 }
 
-/// `Default` gives the book's defaults, and `with_lr` those with another learning rate: with
+/// `Default` gives the book's defaults, and `new(lr)` those with another learning rate: with
 /// the reference's 0.1, each optimizer matches the NumPy run (which used the book's defaults
 /// for everything but `lr`).
 #[test]
@@ -171,11 +184,11 @@ fn defaults_are_the_books() {
     type B = Cpu<f64>;
     let runs: [(&str, Vec<f64>); 6] = [
         ("sgd", run_with::<f64>(Sgd::new(0.1).unwrap())),
-        ("momentum", run_with(Momentum::<B>::with_lr(0.1).unwrap())),
-        ("nesterov", run_with(Nesterov::<B>::with_lr(0.1).unwrap())),
+        ("momentum", run_with(Momentum::<B>::new(0.1).unwrap())),
+        ("nesterov", run_with(Nesterov::<B>::new(0.1).unwrap())),
         ("adagrad", run_with(AdaGrad::<B>::new(0.1).unwrap())),
-        ("rmsprop", run_with(RmsProp::<B>::with_lr(0.1).unwrap())),
-        ("adam", run_with(Adam::<B>::with_lr(0.1).unwrap())),
+        ("rmsprop", run_with(RmsProp::<B>::new(0.1).unwrap())),
+        ("adam", run_with(Adam::<B>::new(0.1).unwrap())),
     ];
     for ((name, got), (want_name, want)) in runs.iter().zip(EXPECTED) {
         assert_eq!(*name, want_name);
@@ -186,7 +199,7 @@ fn defaults_are_the_books() {
     assert_eq!(Sgd::default().lr, 0.01);
     assert_eq!(AdaGrad::<B>::default().lr, 0.01);
     assert_eq!(Adam::<B>::default().lr, 0.001);
-    assert!(Adam::<B>::with_lr(-1.0).is_err() && RmsProp::<B>::with_lr(f64::NAN).is_err());
+    assert!(Adam::<B>::new(-1.0).is_err() && RmsProp::<B>::new(f64::NAN).is_err());
 }
 
 /// Hyperparameters are public fields; one set out of range after construction is refused at
@@ -261,14 +274,55 @@ fn a_learning_rate_beyond_f32_is_refused_in_f32() {
             "invalid argument: learning rate 1e39 is beyond the range of f32",
             "{name}"
         );
-        assert_eq!(b.to_host(store.value(nn_core::ParamId(0))).unwrap(), [1.0]);
+        assert_eq!(
+            b.to_host(store.value(store.ids().next().unwrap())).unwrap(),
+            [1.0]
+        );
     }
     // In f64 the same rate is a (huge) number like any other.
     let b = Cpu::<f64>::new();
     let mut store = store_with_grad(&b);
     Sgd::new(1e39).unwrap().update(&b, &mut store).unwrap();
     assert_eq!(
-        b.to_host(store.value(nn_core::ParamId(0))).unwrap(),
+        b.to_host(store.value(store.ids().next().unwrap())).unwrap(),
         [1.0 - 0.5e39]
     );
+}
+
+/// An optimizer's state belongs to the parameters of its first update: given another model's
+/// (or a copy's), it refuses before changing anything; SGD keeps no state and takes any.
+#[test]
+fn state_belongs_to_the_first_parameters() {
+    let b = Cpu::<f64>::new();
+    let with_grad = || {
+        let mut store = ParamStore::new();
+        let id = store
+            .add("p", b.from_f64(&[1.0], Shape::scalar()).unwrap())
+            .unwrap();
+        store
+            .accumulate_grad(&b, id, b.from_f64(&[0.5], Shape::scalar()).unwrap())
+            .unwrap();
+        store
+    };
+    let (mut first, mut other) = (with_grad(), with_grad());
+    for name in nn_optim::NAMES {
+        let mut opt = by_name::<Cpu<f64>>(name, 0.1).unwrap();
+        opt.update(&b, &mut first).unwrap();
+        opt.update(&b, &mut first).unwrap();
+        let before = b.to_host(other.value(other.ids().next().unwrap())).unwrap();
+        let result = opt.update(&b, &mut other);
+        let mut copy = first.clone();
+        let on_copy = opt.update(&b, &mut copy);
+        if name == "sgd" {
+            assert!(result.is_ok() && on_copy.is_ok());
+            continue;
+        }
+        let e = result.expect_err(name).to_string();
+        assert!(e.contains("another model"), "{name}: {e}");
+        assert!(on_copy.is_err(), "{name}: a copy is another model");
+        assert_eq!(
+            b.to_host(other.value(other.ids().next().unwrap())).unwrap(),
+            before
+        );
+    }
 }

@@ -61,7 +61,8 @@ fn read(path: &Path) -> Result<String> {
 
 impl Corpus {
     /// The corpus of a file (the book's `ptb.load_data('train')`).
-    pub fn load(path: &Path) -> Result<Corpus> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Corpus> {
+        let path = path.as_ref();
         Corpus::from_text(&read(path)?).map_err(|e| match e {
             Error::Empty(_) => Error::Format {
                 path: path.to_path_buf(),
@@ -101,7 +102,8 @@ impl Corpus {
 
     /// Another file's words through this corpus's vocabulary (the book's
     /// `ptb.load_data('test')`, which reads the test file with the training file's ids).
-    pub fn encode_file(&self, path: &Path) -> Result<Vec<u32>> {
+    pub fn encode_file(&self, path: impl AsRef<Path>) -> Result<Vec<u32>> {
+        let path = path.as_ref();
         let text = read(path)?;
         self.encode(&text, "the file").map_err(|e| {
             let detail = match e {

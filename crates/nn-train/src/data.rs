@@ -1,22 +1,79 @@
 //! Data sets on the host, checked once, and their copies on the device.
 
-use nn_core::{Backend, Error, NumpyRng, Result, Shape};
+use nn_core::{Backend, DType, Error, Float, NumpyRng, Result, Shape};
 use nn_layers::Model;
+use std::borrow::Cow;
 
 /// A classification data set on the host: `rows × cols` inputs and one class label per row.
 ///
 /// Built only through checking constructors, so a `Dataset` always has finite inputs, at least
-/// one row, and labels below `classes`.
+/// one row, and labels below `classes`. The inputs stay in the precision they came in (`f32`
+/// or `f64`): a large single-precision data set is not copied into double precision, and goes
+/// to an f32 device as it is.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
-    x: Vec<f64>,
+    x: Values,
     cols: usize,
     labels: Vec<u32>,
     classes: usize,
 }
 
+/// Input values in the precision they came in.
+#[derive(Clone, Debug, PartialEq)]
+enum Values {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+/// The host precisions a [`Dataset`] holds its inputs in: `f32` and `f64`.
+pub trait HostFloat: Float + sealed::Sealed {
+    /// Copies rows of this type to `backend`'s device, in its element type.
+    fn upload<B: Backend>(backend: &B, data: &[Self], shape: Shape) -> Result<B::Tensor>;
+    #[doc(hidden)]
+    fn into_values(v: Vec<Self>) -> ValuesOf;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// Opaque: a [`Dataset`]'s storage (for [`HostFloat`]'s sake).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ValuesOf(Values);
+
+impl HostFloat for f32 {
+    fn upload<B: Backend>(backend: &B, data: &[f32], shape: Shape) -> Result<B::Tensor> {
+        backend.from_f32(data, shape)
+    }
+    fn into_values(v: Vec<f32>) -> ValuesOf {
+        ValuesOf(Values::F32(v))
+    }
+}
+
+impl HostFloat for f64 {
+    fn upload<B: Backend>(backend: &B, data: &[f64], shape: Shape) -> Result<B::Tensor> {
+        backend.from_f64(data, shape)
+    }
+    fn into_values(v: Vec<f64>) -> ValuesOf {
+        ValuesOf(Values::F64(v))
+    }
+}
+
+/// Calls `$f(values)` with the inputs as `&[f32]` or `&[f64]`.
+macro_rules! with_values {
+    ($x:expr, |$v:ident| $body:expr) => {
+        match $x {
+            Values::F32($v) => $body,
+            Values::F64($v) => $body,
+        }
+    };
+}
+
 /// Every value of `x` (rows of `cols`) must be finite: the error names the first that is not.
-pub(crate) fn finite_rows(x: &[f64], cols: usize) -> Result<()> {
+pub(crate) fn finite_rows<E: Float>(x: &[E], cols: usize) -> Result<()> {
     match x.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(i) => Err(Error::NonFinite(format!(
@@ -28,8 +85,14 @@ pub(crate) fn finite_rows(x: &[f64], cols: usize) -> Result<()> {
 }
 
 impl Dataset {
-    /// Inputs `x` (row-major, `cols` per row) with class indices `labels` in `0..classes`.
-    pub fn new(x: Vec<f64>, cols: usize, labels: Vec<u32>, classes: usize) -> Result<Self> {
+    /// Inputs `x` (row-major, `cols` per row; `f32` or `f64`, kept as they are) with class
+    /// indices `labels` in `0..classes`.
+    pub fn new<E: HostFloat>(
+        x: Vec<E>,
+        cols: usize,
+        labels: Vec<u32>,
+        classes: usize,
+    ) -> Result<Self> {
         if x.is_empty() || cols == 0 {
             return Err(Error::Empty("the input data x".into()));
         }
@@ -61,7 +124,7 @@ impl Dataset {
             });
         }
         Ok(Dataset {
-            x,
+            x: E::into_values(x).0,
             cols,
             labels,
             classes,
@@ -70,7 +133,12 @@ impl Dataset {
 
     /// Inputs with one-hot targets `t` (`rows × classes`), as the book's `spiral.load_data`
     /// returns them. Each row of `t` must hold a single 1 and zeros elsewhere.
-    pub fn from_one_hot(x: Vec<f64>, cols: usize, t: &[f64], classes: usize) -> Result<Self> {
+    pub fn from_one_hot<E: HostFloat>(
+        x: Vec<E>,
+        cols: usize,
+        t: &[f64],
+        classes: usize,
+    ) -> Result<Self> {
         if classes == 0 || !t.len().is_multiple_of(classes) {
             return Err(Error::shape(
                 "Dataset",
@@ -118,9 +186,30 @@ impl Dataset {
     ) -> Result<()> {
         check_model(op, self.cols, self.classes, model)
     }
-    /// Inputs, row-major.
-    pub fn x(&self) -> &[f64] {
-        &self.x
+    /// [`eval::predict_classes`](crate::eval::predict_classes) of the inputs, in their
+    /// precision.
+    pub(crate) fn predict_classes<B: Backend, M: Model<B> + ?Sized>(
+        &self,
+        model: &mut M,
+    ) -> Result<Vec<u32>> {
+        with_values!(&self.x, |x| crate::eval::predict_classes(
+            model, x, self.cols
+        ))
+    }
+
+    /// Inputs, row-major, as `f64` (a copy when they are held in `f32`).
+    pub fn x(&self) -> Cow<'_, [f64]> {
+        match &self.x {
+            Values::F64(v) => Cow::Borrowed(v),
+            Values::F32(v) => Cow::Owned(v.iter().map(|&x| f64::from(x)).collect()),
+        }
+    }
+    /// The precision the inputs are held in.
+    pub fn dtype(&self) -> DType {
+        match self.x {
+            Values::F32(_) => DType::F32,
+            Values::F64(_) => DType::F64,
+        }
     }
     /// Class labels.
     pub fn labels(&self) -> &[u32] {
@@ -136,17 +225,20 @@ impl Dataset {
             "column {c} is out of range for data with {} columns",
             self.cols
         );
-        let v = self.x.iter().skip(c).step_by(self.cols);
-        let lo = v.clone().copied().fold(f64::INFINITY, f64::min);
-        let hi = v.copied().fold(f64::NEG_INFINITY, f64::max);
-        (lo, hi)
+        with_values!(&self.x, |x| {
+            let v = x.iter().skip(c).step_by(self.cols).map(|&e| e.f64());
+            let lo = v.clone().fold(f64::INFINITY, f64::min);
+            let hi = v.fold(f64::NEG_INFINITY, f64::max);
+            (lo, hi)
+        })
     }
     /// One row of inputs.
     ///
     /// # Panics
     /// If `i` is not below [`len`](Self::len), as indexing past a slice does.
-    pub fn row(&self, i: usize) -> &[f64] {
-        &self.x[i * self.cols..(i + 1) * self.cols]
+    pub fn row(&self, i: usize) -> Vec<f64> {
+        let r = i * self.cols..(i + 1) * self.cols;
+        with_values!(&self.x, |x| x[r].iter().map(|&e| e.f64()).collect())
     }
     /// The targets as one-hot rows (`len × classes`).
     pub fn one_hot(&self) -> Vec<f64> {
@@ -162,8 +254,9 @@ impl Dataset {
     /// [`eval::accuracy_device`](crate::eval::accuracy_device) evaluates on it, without making
     /// another.
     pub fn to_device<B: Backend>(&self, backend: &B) -> Result<DeviceData<B>> {
+        let shape = Shape::new(self.len(), self.cols);
         Ok(DeviceData {
-            x: backend.from_f64(&self.x, Shape::new(self.len(), self.cols))?,
+            x: with_values!(&self.x, |x| HostFloat::upload(backend, x, shape))?,
             t: backend.index_from_host(&self.labels)?,
             len: self.len(),
             cols: self.cols,

@@ -1,7 +1,7 @@
 //! Prediction in bounded chunks, over host data or a copy on the device: classes, accuracy,
 //! the decision boundary.
 
-use crate::{Dataset, DeviceData};
+use crate::{Dataset, DeviceData, HostFloat};
 use nn_core::{Backend, Error, Float, Result, Shape};
 use nn_layers::Model;
 
@@ -17,9 +17,9 @@ pub const CHUNK_VALUES: usize = 1 << 20;
 /// The predicted class (`argmax` of the scores; for one output column, score above 0: see
 /// [`Model::classes`]) of every row of `x` (`cols` per row). Inputs that are not finite, and
 /// scores that are NaN, are an error, not a class picked from NaN.
-pub fn predict_classes<B: Backend, M: Model<B> + ?Sized>(
+pub fn predict_classes<B: Backend, M: Model<B> + ?Sized, E: HostFloat>(
     model: &mut M,
-    x: &[f64],
+    x: &[E],
     cols: usize,
 ) -> Result<Vec<u32>> {
     if cols != model.input_size() {
@@ -42,7 +42,7 @@ pub fn predict_classes<B: Backend, M: Model<B> + ?Sized>(
     let mut out = Vec::with_capacity(x.len() / cols);
     // `max(1)`: a model of no inputs (cols 0) gets no rows, not a panic from `chunks(0)`.
     for chunk in x.chunks(chunk_rows(cols).saturating_mul(cols).max(1)) {
-        let t = b.from_f64(chunk, Shape::new(chunk.len() / cols, cols))?;
+        let t = E::upload(&b, chunk, Shape::new(chunk.len() / cols, cols))?;
         out.extend(classes_of(&b, &model.predict(&t)?, out.len())?);
     }
     Ok(out)
@@ -114,7 +114,7 @@ fn no_nan<E: Float>(scores: &[E], cols: usize, first_row: usize) -> Result<()> {
 /// `data`'s rows and tell its classes apart, as for [`crate::Trainer::fit`].
 pub fn accuracy<B: Backend, M: Model<B> + ?Sized>(model: &mut M, data: &Dataset) -> Result<f64> {
     data.check_model("accuracy", model)?;
-    let pred = predict_classes(model, data.x(), data.cols())?;
+    let pred = data.predict_classes(model)?;
     Ok(hit_rate(&pred, data.labels()))
 }
 

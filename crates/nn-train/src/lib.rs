@@ -17,6 +17,7 @@ mod clip;
 mod corpus;
 mod data;
 pub mod eval;
+mod files;
 pub mod io;
 #[cfg(feature = "plot")]
 pub mod plot;
@@ -26,7 +27,7 @@ mod weights;
 
 pub use clip::{clip_grads, remove_duplicate};
 pub use corpus::{made_up_corpus, Corpus, PTB_URL};
-pub use data::{spiral, Dataset, DeviceData, Shuffle};
-pub use rnnlm::{eval_perplexity, get_batch, RnnlmFitOptions, RnnlmTrainer};
-pub use trainer::{FitOptions, Output, Trainer};
+pub use data::{spiral, Dataset, DeviceData, HostFloat, Shuffle};
+pub use rnnlm::{eval_perplexity, get_batch, RnnlmFitOptions, RnnlmFitReport, RnnlmTrainer};
+pub use trainer::{FitOptions, FitReport, Flow, Output, Record, Trainer};
 pub use weights::{load_params, save_params};

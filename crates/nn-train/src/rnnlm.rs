@@ -2,7 +2,7 @@
 //! language models trained on a corpus of word ids, their perplexity recorded and plotted.
 
 use crate::trainer::{check_finite, Printer};
-use crate::Output;
+use crate::{Flow, Output, Record};
 use nn_core::{Backend, Error, Result, Shape, IGNORE_LABEL};
 use nn_layers::LanguageModel;
 use nn_optim::Optimizer;
@@ -36,6 +36,23 @@ impl Default for RnnlmFitOptions {
             output: Output::Auto,
         }
     }
+}
+
+/// What an `RnnlmTrainer::fit` did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RnnlmFitReport {
+    /// The perplexities recorded, every `eval_interval` iterations (as `ppl_list`).
+    pub perplexities: Vec<f64>,
+    /// Every iteration's loss.
+    pub losses: Vec<f64>,
+    /// Iterations run.
+    pub iterations: usize,
+    /// Epochs run, the last one cut short when a callback stopped training.
+    pub epochs: usize,
+    /// Seconds of training, the device's queued work included.
+    pub seconds: f64,
+    /// Whether a callback stopped training ([`Flow::Stop`]).
+    pub stopped: bool,
 }
 
 /// The book's `get_batch`: `batch_size` sequences of `time_size` ids, sequence `i` reading
@@ -171,7 +188,21 @@ impl<B: Backend, M: LanguageModel<B>, O: Optimizer<B>> RnnlmTrainer<B, M, O> {
     /// `ts` may hold [`IGNORE_LABEL`] at positions that are not to be learned. Word ids at or
     /// beyond the model's vocabulary, a corpus shorter than one batch, and bad options are
     /// errors, before any work.
-    pub fn fit(&mut self, xs: &[u32], ts: &[u32], o: &RnnlmFitOptions) -> Result<()> {
+    pub fn fit(&mut self, xs: &[u32], ts: &[u32], o: &RnnlmFitOptions) -> Result<RnnlmFitReport> {
+        self.fit_with(xs, ts, o, |_, _| Ok(Flow::Continue))
+    }
+
+    /// [`fit`](Self::fit), calling `on_record` with every recorded perplexity (its
+    /// [`Record::value`]) and the model, to evaluate a validation corpus with
+    /// [`eval_perplexity`] say; [`Flow::Stop`] ends training there. A model evaluated in the
+    /// callback with another batch size needs its state reset before and after.
+    pub fn fit_with(
+        &mut self,
+        xs: &[u32],
+        ts: &[u32],
+        o: &RnnlmFitOptions,
+        mut on_record: impl FnMut(&Record, &mut M) -> Result<Flow>,
+    ) -> Result<RnnlmFitReport> {
         let max_iters = check_fit(xs, ts, self.model.vocab_size(), o)?;
         let b = self.model.backend().clone();
         let (xs_dev, ts_dev) = (b.index_from_host(xs)?, b.index_from_host(ts)?);
@@ -185,6 +216,7 @@ impl<B: Backend, M: LanguageModel<B>, O: Optimizer<B>> RnnlmTrainer<B, M, O> {
         let mut log = b.zeros(Shape::new(max_iters, 1))?;
         // The iterations since the last record: their losses' sum and count.
         let (mut total, mut count) = (0.0, 0usize);
+        let (mut iterations, mut epochs, mut stopped) = (0, 0, false);
         let start = Instant::now();
         for _ in 0..o.max_epoch {
             let epoch = self.current_epoch + 1;
@@ -202,7 +234,6 @@ impl<B: Backend, M: LanguageModel<B>, O: Optimizer<B>> RnnlmTrainer<B, M, O> {
                         format!("the model's forward returned {shape}; a loss is (1, 1)"),
                     ));
                 }
-                self.model.params_mut().zero_grads();
                 self.model.backward()?;
                 if let Some(max) = o.max_grad {
                     b.clip_by_norm(self.model.params_mut().grads_mut(), max)?;
@@ -234,14 +265,39 @@ impl<B: Backend, M: LanguageModel<B>, O: Optimizer<B>> RnnlmTrainer<B, M, O> {
                     ));
                     self.ppl_list.push(ppl);
                     (total, count) = (0.0, 0);
+                    let record = Record {
+                        epoch,
+                        iteration: iters + 1,
+                        iterations_per_epoch: max_iters,
+                        value: ppl,
+                        seconds: start.elapsed().as_secs_f64(),
+                    };
+                    stopped = on_record(&record, &mut self.model)? == Flow::Stop;
                 }
+                iterations += 1;
                 out.tick();
+                if stopped {
+                    // A record reads every loss up to it: `losses` is complete.
+                    break;
+                }
             }
             self.time_idx += max_iters * ts_len;
             self.current_epoch += 1;
+            epochs += 1;
+            if stopped {
+                break;
+            }
         }
         out.finish();
-        Ok(())
+        b.synchronize()?;
+        Ok(RnnlmFitReport {
+            perplexities: self.ppl_list.clone(),
+            losses: self.losses.clone(),
+            iterations,
+            epochs,
+            seconds: start.elapsed().as_secs_f64(),
+            stopped,
+        })
     }
 
     /// The book's `plot`: the recorded perplexities against `iterations (x{eval_interval})`,

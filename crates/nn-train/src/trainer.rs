@@ -47,6 +47,47 @@ impl Default for FitOptions {
     }
 }
 
+/// What a `fit` did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FitReport {
+    /// The mean losses this call recorded, every `eval_interval` iterations (also appended to
+    /// the trainer's `loss_list`).
+    pub losses: Vec<f64>,
+    /// Iterations run.
+    pub iterations: usize,
+    /// Epochs run, the last one cut short when a callback stopped training.
+    pub epochs: usize,
+    /// Seconds of training, the device's queued work included.
+    pub seconds: f64,
+    /// Whether a callback stopped training ([`Flow::Stop`]).
+    pub stopped: bool,
+}
+
+/// One recorded point of a `fit`: what the callback of `fit_with` is given.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Record {
+    /// The epoch, from 1 (counted over all calls to `fit`, as the printed lines count).
+    pub epoch: usize,
+    /// The iteration within the epoch, from 1.
+    pub iteration: usize,
+    /// Iterations per epoch.
+    pub iterations_per_epoch: usize,
+    /// The value recorded: the mean loss since the last record (the language-model trainer:
+    /// the perplexity).
+    pub value: f64,
+    /// Seconds since the call began.
+    pub seconds: f64,
+}
+
+/// Whether training goes on after a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on.
+    Continue,
+    /// Stop after this iteration.
+    Stop,
+}
+
 /// Trains a [`Model`] with an [`Optimizer`], on whatever backend the model lives on.
 ///
 /// ```
@@ -117,12 +158,46 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
     /// To call `fit` many times over the same large data set (an epoch at a time, say, with an
     /// evaluation between), copy it once with [`Dataset::to_device`] and call
     /// [`fit_device`](Self::fit_device) instead.
-    pub fn fit(&mut self, data: &Dataset, o: &FitOptions, rng: &mut NumpyRng) -> Result<()> {
+    pub fn fit(&mut self, data: &Dataset, o: &FitOptions, rng: &mut NumpyRng) -> Result<FitReport> {
+        self.fit_with(data, o, rng, |_, _| Ok(Flow::Continue))
+    }
+
+    /// [`fit`](Self::fit), calling `on_record` with every recorded loss and the model (to
+    /// measure a validation set, say); [`Flow::Stop`] ends training there (an early stop), an
+    /// error ends it with that error.
+    ///
+    /// ```
+    /// # use nn_core::NumpyRng;
+    /// # use nn_cpu::Cpu;
+    /// # use nn_layers::TwoLayerNet;
+    /// # use nn_optim::Sgd;
+    /// # use nn_train::{eval, spiral, FitOptions, Flow, Output, Trainer};
+    /// let b = Cpu::<f32>::new();
+    /// let mut rng = NumpyRng::new(1984);
+    /// let data = spiral::load_data_from(&mut rng);
+    /// let mut trainer = Trainer::new(TwoLayerNet::new(&b, 2, 10, 3, &mut rng)?, Sgd::new(1.0)?);
+    /// let opts = FitOptions { max_epoch: 300, batch_size: 30, eval_interval: Some(10), output: Output::Silent, ..Default::default() };
+    /// // Stop once 90% of the points are classified right.
+    /// let report = trainer.fit_with(&data, &opts, &mut rng, |_record, model| {
+    ///     let acc = eval::accuracy(model, &data)?;
+    ///     Ok(if acc >= 0.9 { Flow::Stop } else { Flow::Continue })
+    /// })?;
+    /// assert!(report.stopped && report.epochs < 300);
+    /// assert!(eval::accuracy(trainer.model_mut(), &data)? >= 0.9);
+    /// # Ok::<(), nn_core::Error>(())
+    /// ```
+    pub fn fit_with(
+        &mut self,
+        data: &Dataset,
+        o: &FitOptions,
+        rng: &mut NumpyRng,
+        on_record: impl FnMut(&Record, &mut M) -> Result<Flow>,
+    ) -> Result<FitReport> {
         // The cheap checks first, so that a bad option does not wait for a copy.
         data.check_model("fit", &self.model)?;
         check_options(data.len(), o)?;
         let dev = data.to_device(self.model.backend())?;
-        self.train(&dev, o, rng)
+        self.train(&dev, o, rng, on_record)
     }
 
     /// [`fit`](Self::fit) on a data set already on the model's device.
@@ -151,14 +226,31 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
         data: &DeviceData<B>,
         o: &FitOptions,
         rng: &mut NumpyRng,
-    ) -> Result<()> {
+    ) -> Result<FitReport> {
+        self.fit_device_with(data, o, rng, |_, _| Ok(Flow::Continue))
+    }
+
+    /// [`fit_with`](Self::fit_with) on a data set already on the model's device.
+    pub fn fit_device_with(
+        &mut self,
+        data: &DeviceData<B>,
+        o: &FitOptions,
+        rng: &mut NumpyRng,
+        on_record: impl FnMut(&Record, &mut M) -> Result<Flow>,
+    ) -> Result<FitReport> {
         data.check_model("fit", &self.model)?;
         check_options(data.len(), o)?;
-        self.train(data, o, rng)
+        self.train(data, o, rng, on_record)
     }
 
     /// `fit`'s loop, on checked data and options.
-    fn train(&mut self, data: &DeviceData<B>, o: &FitOptions, rng: &mut NumpyRng) -> Result<()> {
+    fn train(
+        &mut self,
+        data: &DeviceData<B>,
+        o: &FitOptions,
+        rng: &mut NumpyRng,
+        mut on_record: impl FnMut(&Record, &mut M) -> Result<Flow>,
+    ) -> Result<FitReport> {
         let b = self.model.backend().clone();
         let mut shuffle = Shuffle::new(data.len());
         let max_iters = data.len() / o.batch_size;
@@ -167,6 +259,7 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
         let one = B::Elem::of(1.0);
         let mut total = b.zeros(Shape::scalar())?;
         let mut count = 0usize;
+        let mut report = FitReport::default();
         let start = Instant::now();
         for _ in 0..o.max_epoch {
             let epoch = self.current_epoch + 1;
@@ -182,9 +275,6 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
                         format!("the model's forward returned {shape}; a loss is (1, 1)"),
                     ));
                 }
-                // The book's backward overwrites the gradients; a model that forgets to mark
-                // them stale would add this step's to the last one's.
-                self.model.params_mut().zero_grads();
                 self.model.backward()?;
                 // Shared parameters were merged as backward ran (ParamStore sums by id).
                 if let Some(max) = o.max_grad {
@@ -208,19 +298,40 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
                             avg
                         ));
                         self.loss_list.push(avg);
+                        report.losses.push(avg);
                         total = b.zeros(Shape::scalar())?;
                         count = 0;
+                        let record = Record {
+                            epoch,
+                            iteration: iters + 1,
+                            iterations_per_epoch: max_iters,
+                            value: avg,
+                            seconds: start.elapsed().as_secs_f64(),
+                        };
+                        if on_record(&record, &mut self.model)? == Flow::Stop {
+                            report.stopped = true;
+                        }
                     }
                 }
+                report.iterations += 1;
                 out.tick();
+                if report.stopped {
+                    break;
+                }
             }
             if o.eval_interval.is_none() && count > 0 {
                 check_finite(b.scalar(&total)?, epoch, max_iters, count)?;
             }
             self.current_epoch += 1;
+            report.epochs += 1;
+            if report.stopped {
+                break;
+            }
         }
         out.finish();
-        Ok(())
+        b.synchronize()?;
+        report.seconds = start.elapsed().as_secs_f64();
+        Ok(report)
     }
 
     /// The book's `plot`: the recorded losses against `iterations (x{eval_interval})`, as PNG

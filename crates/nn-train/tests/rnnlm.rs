@@ -240,3 +240,44 @@ fn language_models_save_and_load() {
     let mut simple = SimpleRnnlm::new(&b, 12, 4, 5, &mut NumpyRng::new(4)).unwrap();
     assert!(load_params(&mut simple, Path::new(&path)).is_err());
 }
+
+/// `fit` returns what it did; `fit_with`'s callback sees every record with the model and can
+/// stop training early.
+#[test]
+fn fit_reports_and_a_callback_can_stop_it() {
+    let b = B::new();
+    let c = Corpus::from_text(&made_up_corpus(60, 0)).unwrap();
+    let ids = c.ids();
+    let (xs, ts) = (&ids[..ids.len() - 1], &ids[1..]);
+    let valid = &ids[..400];
+    let model = SimpleRnnlm::new(&b, c.vocab_size(), 6, 7, &mut NumpyRng::new(1)).unwrap();
+    let mut t = RnnlmTrainer::new(model, Sgd::new(0.1).unwrap());
+    let o = RnnlmFitOptions {
+        eval_interval: Some(4),
+        ..quiet(50, 4, 5)
+    };
+    let mut seen = Vec::new();
+    let report = t
+        .fit_with(xs, ts, &o, |r, model| {
+            model.reset_state();
+            let ppl = eval_perplexity(model, valid, 2, 5)?;
+            model.reset_state();
+            seen.push((r.epoch, r.iteration, r.value, ppl));
+            Ok(if seen.len() == 7 {
+                nn_train::Flow::Stop
+            } else {
+                nn_train::Flow::Continue
+            })
+        })
+        .unwrap();
+    assert!(report.stopped && seen.len() == 7);
+    assert_eq!(report.perplexities.len(), 7);
+    assert_eq!(report.losses.len(), report.iterations);
+    assert!(report.epochs < 50 && report.seconds > 0.0);
+    assert_eq!(seen[0].0, 1);
+    assert!(seen.iter().all(|s| s.3.is_finite() && s.3 > 1.0));
+    assert_eq!(
+        report.perplexities,
+        seen.iter().map(|s| s.2).collect::<Vec<_>>()
+    );
+}
