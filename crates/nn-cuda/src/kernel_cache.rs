@@ -1,6 +1,6 @@
 //! Compiled kernels kept on disk, so that a process after the first loads them instead of
-//! running NVRTC again (0.77–0.92 s for `kernels.cu` to sm_90 machine code on the 2-core
-//! development VM, in every process that opens a device), as CuPy keeps `~/.cupy/kernel_cache`.
+//! running NVRTC again (most of a second for `kernels.cu`, in every process that opens a
+//! device), as CuPy keeps `~/.cupy/kernel_cache`.
 //!
 //! An entry is used only when it was made from the same `kernels.cu`, with the same NVRTC
 //! version and options, by the same nn-cuda version: the file holds all of that and it is

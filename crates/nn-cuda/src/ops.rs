@@ -42,11 +42,10 @@ const ROW_BLOCK: u32 = 256;
 const FUSED_LOSS_ROWS: usize = 8192;
 
 /// Products of at most this many multiply-adds, and of at most [`SMALL_PRODUCT_K`] terms per
-/// output, run in one plain kernel (`matmul_small`, a thread per output) instead of cuBLAS:
-/// on the H200 machine a cuBLAS call cost 10.5 to 18 µs of host time even for a 30×2 · 2×10
-/// product, a kernel launch 3.3 to 4.6 µs (`benches/launch_floor.cu`), and the spiral's
-/// iteration makes five such products. The CPU backend's constant-width path ends at the same
-/// size.
+/// output, run in one plain kernel (`matmul_small`, a thread per output) instead of cuBLAS: a
+/// cuBLAS call costs several kernel launches of host time even for the spiral's tiny products
+/// (docs/performance.md), and its iteration makes five. The CPU backend's constant-width path
+/// ends at the same size.
 const SMALL_PRODUCT: u64 = 32 * 32 * 32;
 
 /// The most terms a `matmul_small` thread sums: beyond, one thread's loop would outlast a
@@ -361,8 +360,7 @@ impl<E: CudaFloat> Cuda<E> {
     /// buffer that is reserved first: cudarc's `clone_dtoh` would end the process on a failed
     /// allocation.
     /// The copy goes into the buffer's uninitialised capacity, which counts in its length only
-    /// once the stream has finished it: zeroing it first cost 29% more host time on a 256 MiB
-    /// read-back, 47% on 16 MiB (measured on the host alone, copying into fresh memory).
+    /// once the stream has finished it: zeroing it first would touch every fresh page twice.
     fn download<T: cudarc::driver::DeviceRepr>(
         &self,
         buf: &CudaSlice<T>,

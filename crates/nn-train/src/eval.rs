@@ -9,9 +9,9 @@ use nn_layers::Model;
 pub const CHUNK_ROWS: usize = 1 << 16;
 /// Input values (rows × columns) predicted per chunk at most, so that wide rows make shorter
 /// chunks: 1337 rows of 784 values (MNIST's width), while 2-wide rows (the spiral, the
-/// decision boundary's grid) stay at [`CHUNK_ROWS`]. Measured on the 2-core EPYC VM, 60 000
-/// rows of 784 values through a 784→1024→10 net: 1.24–1.46 s and 1.28 GB peak RSS in one
-/// chunk, 0.63–0.66 s and 0.41 GB (0.38 of it the f64 input) in chunks of 1337 rows.
+/// decision boundary's grid) stay at [`CHUNK_ROWS`]. One chunk of a large data set would hold
+/// all its hidden activations at once: bounded chunks take a fraction of the memory, and less
+/// time too, as they stay in cache.
 pub const CHUNK_VALUES: usize = 1 << 20;
 
 /// The predicted class (`argmax` of the scores; for one output column, score above 0: see
