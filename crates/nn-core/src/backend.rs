@@ -564,6 +564,62 @@ pub mod check {
         block(op, hs, start, hw)
     }
 
+    /// An RNN step backward's operands: `dh`, `h` and `dh_next` (when given) of one shape, the
+    /// output rows `start..start + n` inside `dts`.
+    pub fn rnn_step_backward(
+        dts: Shape,
+        start: usize,
+        dh: Shape,
+        dh_next: Option<Shape>,
+        h: Shape,
+    ) -> Result<()> {
+        let op = "rnn_step_backward";
+        same(op, dh, h)?;
+        if let Some(d) = dh_next {
+            same(op, dh, d)?;
+        }
+        block(op, dts, start, dh)
+    }
+
+    /// [`Backend::lstm_step`](crate::Backend::lstm_step)'s operands: `xw` and `hw` of one shape
+    /// `n × 4H`, the bias `1 × 4H`, the states and gates as [`lstm_step`] requires.
+    pub fn lstm_forward(
+        t: usize,
+        xw: Shape,
+        hw: Shape,
+        b: Shape,
+        hs: Shape,
+        cs: Shape,
+        gates: Shape,
+    ) -> Result<()> {
+        let op = "lstm_step";
+        same(op, xw, hw)?;
+        row(op, xw, b)?;
+        lstm_step(op, t, xw, hs, cs, gates)
+    }
+
+    /// [`Backend::lstm_step_backward`](crate::Backend::lstm_step_backward)'s operands: `dh`,
+    /// `dc` and `dh_next` (when given) `n × H`, the cells and gates as [`lstm_step`] requires,
+    /// block `t` inside `da` (`4H` wide).
+    pub fn lstm_backward(
+        t: usize,
+        da: Shape,
+        dc: Shape,
+        dh: Shape,
+        dh_next: Option<Shape>,
+        cs: Shape,
+        gates: Shape,
+    ) -> Result<()> {
+        let op = "lstm_step_backward";
+        let a = Shape::new(dh.rows, 4 * dh.cols);
+        lstm_step(op, t, a, cs, cs, gates)?;
+        same(op, dh, dc)?;
+        if let Some(d) = dh_next {
+            same(op, dh, d)?;
+        }
+        block(op, da, t * dh.rows, a)
+    }
+
     /// An LSTM step's operands at step `t` over blocks of `n` rows of `H` units: `a` (the
     /// gates' pre-activations or their gradients) `n × 4H`, `hs` and `cs` at least `(t + 2)·n`
     /// rows of `H`, `gates` at least `(t + 1)·n` rows of `4H`.

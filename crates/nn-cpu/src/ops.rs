@@ -508,12 +508,13 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         dh_next: Option<&CpuTensor<E>>,
         h: &CpuTensor<E>,
     ) -> Result<()> {
-        let op = "rnn_step_backward";
-        check::same(op, dh.shape, h.shape)?;
-        if let Some(n) = dh_next {
-            check::same(op, dh.shape, n.shape)?;
-        }
-        check::block(op, dts.shape, start, dh.shape)?;
+        check::rnn_step_backward(
+            dts.shape,
+            start,
+            dh.shape,
+            dh_next.map(|d| d.shape),
+            h.shape,
+        )?;
         let c = dts.shape.cols;
         let out = &mut data_mut(dts)?[start * c..(start + dh.shape.rows) * c];
         let one = E::one();
@@ -537,10 +538,15 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         hw: &CpuTensor<E>,
         b: &CpuTensor<E>,
     ) -> Result<()> {
-        let op = "lstm_step";
-        check::same(op, xw.shape, hw.shape)?;
-        check::row(op, xw.shape, b.shape)?;
-        check::lstm_step(op, t, xw.shape, hs.shape, cs.shape, gates.shape)?;
+        check::lstm_forward(
+            t,
+            xw.shape,
+            hw.shape,
+            b.shape,
+            hs.shape,
+            cs.shape,
+            gates.shape,
+        )?;
         let (n, hh) = (xw.shape.rows, hs.shape.cols);
         let block = n * hh;
         let (c_prev, c) = data_mut(cs)?.split_at_mut((t + 1) * block);
@@ -567,15 +573,9 @@ impl<E: CpuFloat> Backend for Cpu<E> {
         cs: &CpuTensor<E>,
         gates: &CpuTensor<E>,
     ) -> Result<()> {
-        let op = "lstm_step_backward";
+        let dn = dh_next.map(|d| d.shape);
+        check::lstm_backward(t, da.shape, dc.shape, dh.shape, dn, cs.shape, gates.shape)?;
         let (n, hh) = (dh.shape.rows, dh.shape.cols);
-        let a = Shape::new(n, 4 * hh);
-        check::lstm_step(op, t, a, cs.shape, cs.shape, gates.shape)?;
-        check::same(op, dh.shape, dc.shape)?;
-        if let Some(d) = dh_next {
-            check::same(op, dh.shape, d.shape)?;
-        }
-        check::block(op, da.shape, t * n, a)?;
         let block = n * hh;
         let cv = data(cs);
         let g = &data(gates)[t * 4 * block..(t + 1) * 4 * block];

@@ -921,12 +921,13 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         dh_next: Option<&CudaTensor<E>>,
         h: &CudaTensor<E>,
     ) -> Result<()> {
-        let op = "rnn_step_backward";
-        check::same(op, dh.shape, h.shape)?;
-        if let Some(d) = dh_next {
-            check::same(op, dh.shape, d.shape)?;
-        }
-        check::block(op, dts.shape, start, dh.shape)?;
+        check::rnn_step_backward(
+            dts.shape,
+            start,
+            dh.shape,
+            dh_next.map(|d| d.shape),
+            h.shape,
+        )?;
         let (n, c) = (dh.shape.len(), dts.shape.cols);
         let nn = u32_len(n)?;
         let (dhv, hv) = (self.view(dh)?, self.view(h)?);
@@ -952,10 +953,15 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         hw: &CudaTensor<E>,
         b: &CudaTensor<E>,
     ) -> Result<()> {
-        let op = "lstm_step";
-        check::same(op, xw.shape, hw.shape)?;
-        check::row(op, xw.shape, b.shape)?;
-        check::lstm_step(op, t, xw.shape, hs.shape, cs.shape, gates.shape)?;
+        check::lstm_forward(
+            t,
+            xw.shape,
+            hw.shape,
+            b.shape,
+            hs.shape,
+            cs.shape,
+            gates.shape,
+        )?;
         let (n, hh) = (xw.shape.rows, hs.shape.cols);
         let block = n * hh;
         let (rows, hu) = (u32_len(n)?, u32_len(hh)?);
@@ -984,15 +990,9 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         cs: &CudaTensor<E>,
         gates: &CudaTensor<E>,
     ) -> Result<()> {
-        let op = "lstm_step_backward";
+        let dn = dh_next.map(|d| d.shape);
+        check::lstm_backward(t, da.shape, dc.shape, dh.shape, dn, cs.shape, gates.shape)?;
         let (n, hh) = (dh.shape.rows, dh.shape.cols);
-        let a = Shape::new(n, 4 * hh);
-        check::lstm_step(op, t, a, cs.shape, cs.shape, gates.shape)?;
-        check::same(op, dh.shape, dc.shape)?;
-        if let Some(d) = dh_next {
-            check::same(op, dh.shape, d.shape)?;
-        }
-        check::block(op, da.shape, t * n, a)?;
         let block = n * hh;
         let (rows, hu) = (u32_len(n)?, u32_len(hh)?);
         let dhv = self.view(dh)?;

@@ -5,55 +5,14 @@
 //! the book's `log(y + 1e-7)`, its analytic gradient `(y - t) / n` ignores that 1e-7 by design,
 //! which moves it by about 1e-7 / y relative: those checks allow 1e-5 relative.
 
-use approx::assert_relative_eq;
+mod common;
+
+use common::{assert_grad, assert_grad_tol, host, numeric, randn, B};
 use nn_core::{Backend, NumpyRng, ParamStore, Shape};
-use nn_cpu::Cpu;
 use nn_layers::{
     Affine, Labels, Layer, LossLayer, MatMul, Model, Module, Relu, Sigmoid, SigmoidWithLoss,
     Softmax, SoftmaxWithLoss, TwoLayerNet,
 };
-
-type B = Cpu<f64>;
-const H: f64 = 1e-5;
-
-fn randn(rng: &mut NumpyRng, r: usize, c: usize) -> <B as Backend>::Tensor {
-    B::new()
-        .from_f64(&rng.randn_vec(r * c), Shape::new(r, c))
-        .unwrap()
-}
-
-fn host(t: &<B as Backend>::Tensor) -> Vec<f64> {
-    B::new().to_host(t).unwrap()
-}
-
-#[track_caller]
-fn assert_grad(analytic: &[f64], numeric: &[f64]) {
-    assert_grad_tol(analytic, numeric, 1e-6);
-}
-
-#[track_caller]
-fn assert_grad_tol(analytic: &[f64], numeric: &[f64], rel: f64) {
-    assert_eq!(analytic.len(), numeric.len());
-    for (a, n) in analytic.iter().zip(numeric) {
-        assert_relative_eq!(*a, *n, max_relative = rel, epsilon = 1e-9);
-    }
-}
-
-/// Central differences of `f` with respect to every element of `x`.
-fn numeric(x: &[f64], mut f: impl FnMut(&[f64]) -> f64) -> Vec<f64> {
-    let mut v = x.to_vec();
-    (0..x.len())
-        .map(|i| {
-            let orig = v[i];
-            v[i] = orig + H;
-            let up = f(&v);
-            v[i] = orig - H;
-            let down = f(&v);
-            v[i] = orig;
-            (up - down) / (2.0 * H)
-        })
-        .collect()
-}
 
 /// Checks dL/dx and dL/dparam for `L = Σ forward(x) ⊙ r`.
 fn check_layer(

@@ -3,58 +3,25 @@
 //! agree to 1e-6 relative (1e-9 absolute); with h = 1e-5 the differences are accurate to about
 //! h² ≈ 1e-10. The sequence loss has no `1e-7` inside its log, so its gradient is exact.
 
+mod common;
+
 use approx::assert_relative_eq;
+use common::{assert_grad, host, numeric, randn, B};
 use nn_core::{Backend, NumpyRng, ParamId, ParamStore, Shape, IGNORE_LABEL};
-use nn_cpu::Cpu;
 use nn_layers::{
     Embedding, LanguageModel, Lstm, Module, Recurrent, Rnn, Rnnlm, SimpleRnnlm, TimeLstm, TimeRnn,
     TimeSoftmaxWithLoss,
 };
 
-type B = Cpu<f64>;
 type T = <B as Backend>::Tensor;
-const H: f64 = 1e-5;
 
 fn b() -> B {
     B::new()
 }
 
-fn randn(rng: &mut NumpyRng, r: usize, c: usize) -> T {
-    b().from_f64(&rng.randn_vec(r * c), Shape::new(r, c))
-        .unwrap()
-}
-
-fn host(t: &T) -> Vec<f64> {
-    b().to_host(t).unwrap()
-}
-
 /// `Σ y ⊙ r`: a loss whose gradient with respect to `y` is `r`.
 fn dot(y: &T, r: &T) -> f64 {
     host(y).iter().zip(host(r)).map(|(a, b)| a * b).sum()
-}
-
-#[track_caller]
-fn assert_grad(analytic: &[f64], numeric: &[f64]) {
-    assert_eq!(analytic.len(), numeric.len());
-    for (a, n) in analytic.iter().zip(numeric) {
-        assert_relative_eq!(*a, *n, max_relative = 1e-6, epsilon = 1e-9);
-    }
-}
-
-/// Central differences of `f` with respect to every element of `x`.
-fn numeric(x: &[f64], mut f: impl FnMut(&[f64]) -> f64) -> Vec<f64> {
-    let mut v = x.to_vec();
-    (0..x.len())
-        .map(|i| {
-            let orig = v[i];
-            v[i] = orig + H;
-            let up = f(&v);
-            v[i] = orig - H;
-            let down = f(&v);
-            v[i] = orig;
-            (up - down) / (2.0 * H)
-        })
-        .collect()
 }
 
 /// The numerical gradient of `loss` with respect to the input `x`.

@@ -337,16 +337,7 @@ fn check_fit(xs: &[u32], ts: &[u32], vocab: usize, o: &RnnlmFitOptions) -> Resul
             "batch_size and time_size must be at least 1",
         ));
     }
-    if o.eval_interval == Some(0) {
-        return Err(Error::invalid("eval_interval must be at least 1 (or None)"));
-    }
-    if let Some(g) = o.max_grad {
-        if !(g.is_finite() && g > 0.0) {
-            return Err(Error::invalid(format!(
-                "max_grad must be a finite number > 0, got {g}"
-            )));
-        }
-    }
+    crate::trainer::check_interval_and_clip(o.eval_interval, o.max_grad)?;
     let per_iter = o.batch_size.saturating_mul(o.time_size);
     let max_iters = xs.len() / per_iter;
     if max_iters == 0 {

@@ -353,10 +353,19 @@ fn check_options(rows: usize, o: &FitOptions) -> Result<()> {
             o.batch_size, rows
         )));
     }
-    if o.eval_interval == Some(0) {
+    check_interval_and_clip(o.eval_interval, o.max_grad)
+}
+
+/// The options both trainers share: a record interval of at least 1, a clipping threshold
+/// finite and above 0.
+pub(crate) fn check_interval_and_clip(
+    eval_interval: Option<usize>,
+    max_grad: Option<f64>,
+) -> Result<()> {
+    if eval_interval == Some(0) {
         return Err(Error::invalid("eval_interval must be at least 1 (or None)"));
     }
-    if let Some(g) = o.max_grad {
+    if let Some(g) = max_grad {
         if !(g.is_finite() && g > 0.0) {
             return Err(Error::invalid(format!(
                 "max_grad must be a finite number > 0, got {g}"
