@@ -616,36 +616,45 @@ pub fn recurrent<B: Backend>(b: &B) {
         &gates,
     )
     .unwrap();
-    let mut da_want = vec![3.; 2 * n * h4];
-    let mut dc_want = vec![0.; nh];
-    for r in 0..n {
-        for j in 0..h {
-            let g = |gate: usize| g_want[n * h4 + r * h4 + gate * h + j];
-            let (f, gg, i, o) = (g(0), g(1), g(2), g(3));
-            let k = r * h + j;
-            let (c_prev, c) = (cv[nh + k], c_want[2 * nh + k]);
-            let dh = dhv[k] + dnv[k];
-            let tc = c.tanh();
-            let ds = dcv[k] + (dh * o) * (1. - tc * tc);
-            dc_want[k] = ds * f;
-            let d = [
-                (ds * c_prev) * (f * (1. - f)),
-                (ds * i) * (1. - gg * gg),
-                (ds * gg) * (i * (1. - i)),
-                (dh * tc) * (o * (1. - o)),
-            ];
-            for (gate, v) in d.into_iter().enumerate() {
-                da_want[n * h4 + r * h4 + gate * h + j] = v;
+    // The book's LSTM backward at step `t`, from `dc_in`: block `t` of `da` and the new `dc`.
+    let step_want = |t: usize, dn: Option<&[f64]>, dc_in: &[f64]| {
+        let (mut da_t, mut dc_out) = (vec![0.; n * h4], vec![0.; nh]);
+        for r in 0..n {
+            for j in 0..h {
+                let g = |gate: usize| g_want[t * n * h4 + r * h4 + gate * h + j];
+                let (f, gg, i, o) = (g(0), g(1), g(2), g(3));
+                let k = r * h + j;
+                let (c_prev, c) = (c_want[t * nh + k], c_want[(t + 1) * nh + k]);
+                let dh = dhv[k] + dn.map_or(0., |d| d[k]);
+                let tc = c.tanh();
+                let ds = dc_in[k] + (dh * o) * (1. - tc * tc);
+                dc_out[k] = ds * f;
+                let d = [
+                    (ds * c_prev) * (f * (1. - f)),
+                    (ds * i) * (1. - gg * gg),
+                    (ds * gg) * (i * (1. - i)),
+                    (dh * tc) * (o * (1. - o)),
+                ];
+                for (gate, v) in d.into_iter().enumerate() {
+                    da_t[r * h4 + gate * h + j] = v;
+                }
             }
         }
-    }
+        (da_t, dc_out)
+    };
+    let (da1, dc1) = step_want(1, Some(&dnv), &dcv);
+    let mut da_want = vec![3.; 2 * n * h4];
+    da_want[n * h4..].copy_from_slice(&da1);
     close(b, &da, (2 * n, h4), &da_want);
-    close(b, &dc, (n, h), &dc_want);
-    // Without dh_next, at step 0: block 0 of da, from dh alone.
+    close(b, &dc, (n, h), &dc1);
+    // Without dh_next, at step 0 (gates of 9 there, as left unwritten): block 0 of da from dh
+    // and the dc of step 1.
     b.lstm_step_backward(&mut da, &mut dc, 0, &t(b, n, h, &dhv), None, &cs, &gates)
         .unwrap();
-    let got = host(b, &b.rows(&da, 0, n).unwrap());
-    assert!(got.iter().all(|v| v.is_finite() && *v != 3.0));
+    let (da0, dc0) = step_want(0, None, &dc1);
+    da_want[..n * h4].copy_from_slice(&da0);
+    close(b, &da, (2 * n, h4), &da_want);
+    close(b, &dc, (n, h), &dc0);
     assert!(b
         .lstm_step_backward(&mut da, &mut dc, 2, &t(b, n, h, &dhv), None, &cs, &gates)
         .is_err());
