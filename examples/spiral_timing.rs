@@ -10,9 +10,14 @@
 //!   step `benches/gpu_peers.py` times in PyTorch eager, timed the same way (the least of
 //!   rounds of back-to-back steps, one wait per round).
 //!
+//! `--graph` replays the step as one CUDA graph ([`StepGraph`]: one eager step, two captures,
+//! then replays; the batch's rows are copied into a fixed index before each), beside the eager
+//! launches of the default.
+//!
 //! ```text
 //! cargo run --release --example spiral_timing -- --dtype f64 --runs 200 --iters 1000
 //! cargo run --release --features cuda --example spiral_timing -- --backend cuda --net mlp --runs 7 --iters 200
+//! cargo run --release --features cuda --example spiral_timing -- --backend cuda --graph
 //! ```
 mod common;
 
@@ -49,6 +54,9 @@ struct Cli {
     /// Training iterations per run.
     #[arg(long, default_value_t = 1000)]
     iters: usize,
+    /// Replay the step as one CUDA graph (the CPU runs it eagerly all the same).
+    #[arg(long)]
+    graph: bool,
 }
 
 /// A data set on the host, the layer sizes, the batch and the learning rate of a `Net`.
@@ -87,8 +95,15 @@ impl Task {
     }
 }
 
-/// The least and the median seconds per iteration over `runs` runs of `iters` iterations.
-fn time<B: Backend>(b: B, net: Net, runs: usize, iters: usize) -> Result<(f64, f64)> {
+/// The least and the median seconds per iteration over `runs` runs of `iters` iterations, and
+/// how the steps ran.
+fn time<B: Backend>(
+    b: B,
+    net: Net,
+    runs: usize,
+    iters: usize,
+    graph: bool,
+) -> Result<(f64, f64, GraphStatus)> {
     let mut rng = NumpyRng::new(1984);
     let task = Task::new(net, &mut rng);
     let (input, hidden, output) = task.sizes;
@@ -97,26 +112,40 @@ fn time<B: Backend>(b: B, net: Net, runs: usize, iters: usize) -> Result<(f64, f
     let (rows, batch) = (task.labels.len(), task.batch);
     let x = b.from_f64(&task.x, Shape::new(rows, input))?;
     let t = b.index_from_host(&task.labels)?;
-    let perm: Vec<u32> = rng.permutation(rows).iter().map(|&i| i as u32).collect();
-    let perm = b.index_from_host(&perm)?;
+    let order: Vec<u32> = rng.permutation(rows).iter().map(|&i| i as u32).collect();
+    let perm = b.index_from_host(&order)?;
+    // A graph reads its batch from a fixed index, written before each step.
+    let mut rows_of_batch = b.index_from_host(&order[..batch])?;
+    let mut graph = graph.then(|| StepGraph::new(&b));
+    let mut total = b.zeros(Shape::scalar())?;
+    let mut step = |idx: &B::Index, s: usize, total: &mut B::Tensor| -> nn::core::Result<()> {
+        let (bx, bt) = b.gather_batch(&x, &t, idx, s, batch)?;
+        let loss = model.forward(&bx, Labels::Index(&bt))?;
+        model.backward()?;
+        sgd.update(&b, model.params_mut())?;
+        b.axpy(total, <B::Elem as Float>::of(1.0), &loss)
+    };
     let mut per_iter = Vec::with_capacity(runs);
     for _ in 0..runs {
         let start = Instant::now();
-        let mut total = b.zeros(Shape::scalar())?;
+        b.scale(&mut total, <B::Elem as Float>::of(0.0))?;
         for i in 0..iters {
             let s = (i % (rows / batch)) * batch;
-            let (bx, bt) = b.gather_batch(&x, &t, &perm, s, batch)?;
-            let loss = model.forward(&bx, Labels::Index(&bt))?;
-            model.backward()?;
-            sgd.update(&b, model.params_mut())?;
-            b.axpy(&mut total, <B::Elem as Float>::of(1.0), &loss)?;
+            match &mut graph {
+                Some(g) => {
+                    b.write_index(&mut rows_of_batch, &order[s..s + batch])?;
+                    g.run(|| step(&rows_of_batch, 0, &mut total))?;
+                }
+                None => step(&perm, s, &mut total)?,
+            }
         }
         let loss = b.scalar(&total)? / iters as f64;
         ensure!(loss.is_finite(), "the loss diverged ({loss})");
         per_iter.push(start.elapsed().as_secs_f64() / iters as f64);
     }
     per_iter.sort_by(f64::total_cmp);
-    Ok((per_iter[0], per_iter[per_iter.len() / 2]))
+    let status = graph.map(|g| g.status()).unwrap_or_default();
+    Ok((per_iter[0], per_iter[per_iter.len() / 2], status))
 }
 
 fn main() -> std::process::ExitCode {
@@ -129,14 +158,21 @@ fn try_main() -> Result<()> {
         cli.runs > 0 && cli.iters > 0,
         "--runs and --iters must be at least 1"
     );
-    let (best, median) = dispatch!(cli.backend, cli.dtype, |b| time(
-        b, cli.net, cli.runs, cli.iters
+    let (best, median, status) = dispatch!(cli.backend, cli.dtype, |b| time(
+        b, cli.net, cli.runs, cli.iters, cli.graph
     )?);
+    if let GraphStatus::FellBack(why) = &status {
+        say!("graph: ran eagerly: {why}");
+    }
     say!(
-        "{} step, {} {}: least {:.3} µs per iteration, median {:.3} µs ({} runs of {} iterations)",
+        "{} step{}, {} {}: least {:.3} µs per iteration, median {:.3} µs ({} runs of {} iterations)",
         match cli.net {
             Net::Spiral => "spiral",
             Net::Mlp => "mlp (784-1024-10, batch 256)",
+        },
+        match status {
+            GraphStatus::Replaying => " as a CUDA graph",
+            _ => "",
         },
         match cli.backend {
             BackendKind::Cpu => "cpu",

@@ -36,6 +36,9 @@ struct Cli {
     /// The labels of --data x.npy: class indices (int64, int32, uint8, …) or one-hot rows.
     #[arg(long, requires = "data")]
     labels: Option<PathBuf>,
+    /// Replay each step as one CUDA graph (with --backend cuda; the CPU runs it as usual).
+    #[arg(long)]
+    graph: bool,
 }
 
 /// `--data` (and `--labels`), read; `None` for the spiral.
@@ -94,9 +97,11 @@ fn run<B: Backend>(b: B, cli: &Cli, user: Option<&Dataset>) -> Result<Report> {
         max_grad: cli.max_grad,
         eval_interval: Some(cli.eval_interval),
         output: Output::Auto,
+        graph: cli.graph,
     };
     let start = Instant::now();
-    trainer.fit(&data, &options, &mut rng)?;
+    let fit = trainer.fit(&data, &options, &mut rng)?;
+    common::say_graph(cli.graph, &fit.graph, fit.graph_replays);
     b.synchronize()?;
     let train_seconds = start.elapsed().as_secs_f64();
 

@@ -46,6 +46,9 @@ struct Cli {
     /// vocabulary; batches of 10 sequences of 35 steps, as in the book).
     #[arg(long)]
     eval_corpus: Option<PathBuf>,
+    /// Replay each step as one CUDA graph (with --backend cuda; the CPU runs it as usual).
+    #[arg(long)]
+    graph: bool,
 }
 
 /// `--max-grad`: a threshold, or `off`.
@@ -101,10 +104,12 @@ fn run<B: Backend>(b: B, cli: &Cli, s: &Settings) -> Result<RnnReport> {
         max_grad: cli.max_grad(),
         eval_interval: Some(cli.eval_interval),
         output: Output::Auto,
+        graph: cli.graph,
     };
     let start = Instant::now();
     if s.epochs > 0 {
-        trainer.fit(&data.xs, &data.ts, &options)?;
+        let fit = trainer.fit(&data.xs, &data.ts, &options)?;
+        common::say_graph(cli.graph, &fit.graph, fit.graph_replays);
     }
     b.synchronize()?;
     let train_seconds = start.elapsed().as_secs_f64();

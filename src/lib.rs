@@ -71,7 +71,9 @@ pub use nn_train as train;
 
 /// The names the examples and most programs need.
 pub mod prelude {
-    pub use nn_core::{Backend, DType, Error, Float, NumpyRng, ParamId, ParamStore, Shape};
+    pub use nn_core::{
+        Backend, DType, Error, Float, GraphStatus, NumpyRng, ParamId, ParamStore, Shape, StepGraph,
+    };
     pub use nn_cpu::Cpu;
     pub use nn_layers::{
         Affine, Embedding, Labels, LanguageModel, Layer, LossLayer, MatMul, Model, Module, Relu,

@@ -340,3 +340,13 @@ pub mod reference {
 }
 
 pub mod rnnlm;
+
+/// Says how a trainer's steps ran when graphs were asked for (`--graph`): replayed, or eagerly
+/// and why.
+pub fn say_graph(asked: bool, status: &nn::core::GraphStatus, replays: u64) {
+    match status {
+        nn::core::GraphStatus::FellBack(why) => say!("graph: ran eagerly: {why}"),
+        _ if asked => say!("graph: {status:?}, {replays} steps replayed"),
+        _ => {}
+    }
+}

@@ -29,6 +29,9 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     type Tensor: Clone + Debug + Send + Sync;
     /// A vector of `u32` indices (class labels, permutations) owned by the backend.
     type Index: Clone + Debug + Send + Sync;
+    /// Device work recorded once and replayed ([`capture`](Backend::capture)): a CUDA graph;
+    /// [`NoGraph`](crate::NoGraph) where the backend has none.
+    type Graph: Debug;
 
     /// Short name of the device kind: `"cpu"` or `"cuda"`.
     fn name(&self) -> &'static str;
@@ -354,6 +357,90 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         v.extend(data.iter().map(|&x| f64::from(x)));
         self.from_f64(&v, shape)
     }
+    /// Overwrites the indices of `idx` with `data`, of the same length, in place: the same
+    /// device memory, so that a captured graph reading `idx` reads the new indices when it is
+    /// replayed (a batch's rows, say). This default makes a new index.
+    fn write_index(&self, idx: &mut Self::Index, data: &[u32]) -> Result<()> {
+        check::index_write(self.index_len(idx), data.len())?;
+        *idx = self.index_from_host(data)?;
+        Ok(())
+    }
+
+    /// Adam's rate for its next step, worked out where the step count lives: `step += 1`,
+    /// then `lr_t = lr · sqrt(1 − β₂^step) / (1 − β₁^step)` in `f64` (powers by squaring, as
+    /// Rust's `powi`), rounded to `Elem`, into `lr_t`; both `1 × 1`. A GPU does it in one
+    /// launch without a host read, so a captured step stays the same from step to step; this
+    /// default reads the count.
+    fn adam_rate(
+        &self,
+        step: &mut Self::Tensor,
+        lr_t: &mut Self::Tensor,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+    ) -> Result<()> {
+        let s = self.shape(lr_t);
+        if s != Shape::scalar() {
+            return Err(Error::shape(
+                "adam_rate",
+                format!("lr_t is {s}, expected (1, 1)"),
+            ));
+        }
+        let t = self.scalar(step)? + 1.0;
+        let it = check::adam_step::<Self::Elem>(t)?;
+        let rate = lr * (1.0 - beta2.powi(it)).sqrt() / (1.0 - beta1.powi(it));
+        *step = self.from_f64(&[t], Shape::scalar())?;
+        *lr_t = self.from_f64(&[rate], Shape::scalar())?;
+        Ok(())
+    }
+
+    /// [`adaptive_step`](Backend::adaptive_step) with the rate read from the `1 × 1` tensor
+    /// `lr` (Adam's [`adam_rate`](Backend::adam_rate)). This default reads it back.
+    fn adaptive_step_at(
+        &self,
+        p: &mut Self::Tensor,
+        num: &Self::Tensor,
+        den: &Self::Tensor,
+        lr: &Self::Tensor,
+        eps: Self::Elem,
+    ) -> Result<()> {
+        let lr = Self::Elem::of(self.scalar(lr)?);
+        self.adaptive_step(p, num, den, lr, eps)
+    }
+
+    /// Whether [`capture`](Backend::capture) works here (on `nn_cuda::Cuda`, yes).
+    fn supports_graphs(&self) -> bool {
+        false
+    }
+
+    /// Records the device work `f` queues, without running it, as a graph that
+    /// [`replay`](Backend::replay) runs in one launch (see `nn_cuda::Cuda::capture` for
+    /// what a captured step may do). [`crate::StepGraph`] drives it for a training step.
+    /// This default is an [`Error::Unsupported`].
+    fn capture(&self, f: &mut dyn FnMut() -> Result<()>) -> Result<Self::Graph> {
+        let _ = f;
+        Err(Error::Unsupported(format!(
+            "graph capture on the {} backend",
+            self.name()
+        )))
+    }
+
+    /// Runs a captured graph once more.
+    fn replay(&self, graph: &Self::Graph) -> Result<()> {
+        let _ = graph;
+        Err(Error::Unsupported(format!(
+            "graph replay on the {} backend",
+            self.name()
+        )))
+    }
+
+    /// `None` when `later`, the capture of the step after `earlier`'s, does the same work
+    /// (so replaying it is the step every time); else what differs first.
+    fn graph_difference(&self, later: &Self::Graph, earlier: &Self::Graph) -> Option<String> {
+        let _ = (later, earlier);
+        None
+    }
+
     /// Reads a `1 × 1` tensor (a loss, a norm) back as `f64`.
     fn scalar(&self, t: &Self::Tensor) -> Result<f64> {
         let s = self.shape(t);
@@ -662,6 +749,28 @@ pub mod check {
             ));
         }
         Ok(())
+    }
+
+    /// `data.len()` indices written over an index of `len`: the same length.
+    pub fn index_write(len: usize, data: usize) -> Result<()> {
+        if len == data {
+            return Ok(());
+        }
+        Err(Error::shape(
+            "write_index",
+            format!("{data} indices written over an index of {len}"),
+        ))
+    }
+
+    /// Adam's step count `t` (after its increment) as `i32`, when `E` still holds it exactly.
+    pub fn adam_step<E: Float>(t: f64) -> Result<i32> {
+        if t <= f64::from(i32::MAX) && E::of(t).f64() == t {
+            return Ok(t as i32);
+        }
+        Err(Error::Unsupported(format!(
+            "Adam's step {t}: past what its {} step count holds exactly",
+            E::DTYPE
+        )))
     }
 
     /// Host data of `len` elements must fill `shape` exactly.

@@ -326,6 +326,49 @@ pub fn updates<B: Backend>(b: &B) {
     }
 }
 
+/// What a captured step reads from device memory: indices written in place, Adam's rate
+/// worked out from a step count on the device (bit for bit the host's `powi` formula, rounded
+/// to the element type), and the adaptive step with its rate from a tensor.
+pub fn graph_inputs<B: Backend>(b: &B) {
+    let e = B::Elem::of;
+    let mut i = idx(b, &[4, 0, 2]);
+    b.write_index(&mut i, &[1, 3, 0]).unwrap();
+    assert_eq!(b.index_to_host(&i).unwrap(), [1, 3, 0]);
+    // Gathers read the new indices.
+    let x = t(b, 4, 1, &[10., 11., 12., 13.]);
+    close(
+        b,
+        &b.gather_rows(&x, &i, 0, 3).unwrap(),
+        (3, 1),
+        &[11., 13., 10.],
+    );
+    assert!(b.write_index(&mut i, &[1, 2]).is_err(), "another length");
+
+    let (lr, b1, b2) = (0.01, 0.9, 0.999);
+    let mut step = b.zeros(Shape::scalar()).unwrap();
+    let mut lr_t = b.zeros(Shape::scalar()).unwrap();
+    for k in 1..=40 {
+        b.adam_rate(&mut step, &mut lr_t, lr, b1, b2).unwrap();
+        let want = e(lr * (1.0 - b2.powi(k)).sqrt() / (1.0 - b1.powi(k)));
+        assert_eq!(b.to_host(&step).unwrap(), [e(f64::from(k))], "step {k}");
+        assert_eq!(b.to_host(&lr_t).unwrap(), [want], "the rate of step {k}");
+    }
+    let bad = b.zeros(Shape::row(2)).unwrap();
+    assert!(b
+        .adam_rate(&mut bad.clone(), &mut lr_t, lr, b1, b2)
+        .is_err());
+
+    let g = t(b, 1, 3, &[1., 2., 3.]);
+    let den = t(b, 1, 3, &[4., 16., 0.]);
+    let mut p = t(b, 1, 3, &[1., 1., 1.]);
+    let mut q = p.clone();
+    b.adaptive_step(&mut p, &g, &den, e(0.5), e(1.)).unwrap();
+    let rate = t(b, 1, 1, &[0.5]);
+    b.adaptive_step_at(&mut q, &g, &den, &rate, e(1.)).unwrap();
+    assert_eq!(b.to_host(&p).unwrap(), b.to_host(&q).unwrap());
+    assert!(b.adaptive_step_at(&mut q, &g, &den, &bad, e(1.)).is_err());
+}
+
 /// Row gathers, index gathers and argmax (first maximum on ties).
 pub fn indexing<B: Backend>(b: &B) {
     let src = t(b, 4, 2, &[0., 1., 10., 11., 20., 21., 30., 31.]);
@@ -1147,8 +1190,8 @@ macro_rules! conformance_tests {
             #[allow(unused_imports)]
             use super::*;
             $crate::conformance_tests!(@each $make;
-                memory, matmul, bias, activations, losses, updates, indexing, sequences, recurrent,
-                masked_loss, empty, widths, large, beyond_memory);
+                memory, matmul, bias, activations, losses, updates, graph_inputs, indexing,
+                sequences, recurrent, masked_loss, empty, widths, large, beyond_memory);
         }
     };
     (@each $make:expr; $($op:ident),*) => {

@@ -6,6 +6,7 @@
 //! - [`Shape`], [`enum@Error`], [`Result`]: shapes and the one error type.
 //! - [`ParamStore`]: parameters stored once, referenced by [`ParamId`] (shared weights).
 //! - [`NumpyRng`]: NumPy's legacy random stream, so seeded runs match the book.
+//! - [`StepGraph`]: a training step captured once as a graph and replayed (CUDA graphs).
 //! - `conformance` (feature `conformance`): the suite every backend runs.
 //!
 //! ```
@@ -19,6 +20,7 @@
 pub mod backend;
 mod element;
 mod error;
+mod graph;
 pub mod params;
 pub mod rng;
 mod shape;
@@ -29,6 +31,7 @@ pub mod conformance;
 pub use backend::Backend;
 pub use element::{DType, Float};
 pub use error::{Error, Result};
+pub use graph::{GraphStatus, NoGraph, StepGraph};
 pub use params::{Param, ParamId, ParamStore};
 pub use rng::NumpyRng;
 pub use shape::Shape;

@@ -166,6 +166,7 @@ impl<E: CpuFloat> Backend for Cpu<E> {
     type Elem = E;
     type Tensor = CpuTensor<E>;
     type Index = CpuIndex;
+    type Graph = nn_core::NoGraph;
 
     fn name(&self) -> &'static str {
         "cpu"

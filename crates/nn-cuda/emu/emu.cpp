@@ -12,6 +12,12 @@
 //   kernel's name, one that reads what nothing wrote spreads NaN into the results.
 // - Copies and gemm operands are checked against the allocations they point into; gemm is a
 //   plain column-major reference that refuses leading dimensions cuBLAS would refuse.
+// - Streams capture as a GPU's do (for CUDA graphs): launches, products, memsets and device
+//   copies on a capturing stream are recorded, with copies of their arguments, and a graph
+//   launch runs them in order. What a GPU refuses during capture is refused (an error, and the
+//   capture is invalidated): a synchronisation, a copy to or from the host, a free of memory,
+//   work on the legacy stream; allocation on the capturing stream (graph memory nodes) is not
+//   emulated and refused too.
 // - It is not a GPU: no PTX runs (NVRTC is mocked here; the real NVRTC is tested separately),
 //   threads do not run concurrently, floating point is the host's libm, and timings mean
 //   nothing. A pass here verifies host code and kernel logic, not the device.
@@ -29,11 +35,14 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #if !defined(__x86_64__) || !defined(__linux__)
 #error "nn-cuda-emu switches fibers with x86-64 assembly: it builds on x86-64 Linux only"
@@ -49,6 +58,11 @@ static void __syncthreads();
 #define __device__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
+// A product rounded on its own (no fused multiply-add), as CUDA's intrinsic.
+static double __dmul_rn(double a, double b) {
+    volatile double r = a * b;
+    return r;
+}
 static unsigned block_serial;  // counts the blocks run
 // One block runs at a time, so block-shared memory can be static. The first thread of a block
 // to reach the declaration fills the array with 0xFF bytes (NaN): a thread that reads shared
@@ -111,9 +125,11 @@ struct Alloc {
     char* base;    // start of the mapping (a guard page)
     size_t total;  // bytes mapped
     size_t bytes;  // bytes asked for
+    bool pooled;   // from the stream-ordered pool (cuMemAllocAsync), not cuMemAlloc
 };
 std::map<uintptr_t, Alloc> allocs;  // by the pointer handed out
 size_t live_bytes = 0, peak_bytes = 0, alloc_count = 0;
+size_t pool_live = 0;  // the live bytes the pool handed out
 
 // NN_CUDA_EMU_MEMORY=BYTES makes allocations past that many live bytes fail as out of memory
 // (read at every allocation, so a test can set it for a moment).
@@ -131,14 +147,14 @@ unsigned long long pool_threshold = 0;
 int the_pool;  // what the pool handle points to
 
 void pool_grow() {
-    if (live_bytes > pool_reserved) pool_reserved = live_bytes;
+    if (pool_live > pool_reserved) pool_reserved = pool_live;
 }
 void pool_release(unsigned long long keep) {
     size_t kept = pool_reserved < keep ? pool_reserved : static_cast<size_t>(keep);
-    pool_reserved = kept > live_bytes ? kept : live_bytes;
+    pool_reserved = kept > pool_live ? kept : pool_live;
 }
 
-void* device_alloc(size_t bytes) {
+void* device_alloc(size_t bytes, bool pooled) {
     size_t want = bytes ? bytes : 1;
     size_t data_pages = (want + PAGE - 1) / PAGE;
     size_t total = (data_pages + 2) * PAGE;
@@ -152,8 +168,9 @@ void* device_alloc(size_t bytes) {
     // The buffer ends where the trailing guard page begins.
     char* p = base + (data_pages + 1) * PAGE - want;
     std::memset(p, 0xFF, want);
-    allocs[reinterpret_cast<uintptr_t>(p)] = Alloc{base, total, bytes};
+    allocs[reinterpret_cast<uintptr_t>(p)] = Alloc{base, total, bytes, pooled};
     live_bytes += bytes;
+    if (pooled) pool_live += bytes;
     alloc_count += 1;
     if (live_bytes > peak_bytes) peak_bytes = live_bytes;
     pool_grow();
@@ -164,6 +181,7 @@ bool device_free(uintptr_t p) {
     auto it = allocs.find(p);
     if (it == allocs.end()) return false;
     live_bytes -= it->second.bytes;
+    if (it->second.pooled) pool_live -= it->second.bytes;
     munmap(it->second.base, it->second.total);
     allocs.erase(it);
     return true;
@@ -330,25 +348,45 @@ void install_segv_handler() {
 
 // ---- kernels: name → a call that unpacks cuLaunchKernel's argument array --------------------
 using Launcher = std::function<void(void**)>;
+// Copies a launch's arguments, for a captured launch: the copy calls its callback with an
+// argument array that points into it.
+using WithArgs = std::function<void(const std::function<void(void**)>&)>;
+using Binder = std::function<WithArgs(void**)>;
+struct Kernel {
+    Launcher run;
+    Binder bind;
+};
 
 template <class... A, size_t... I>
 void call_unpacked(void (*f)(A...), void** p, std::index_sequence<I...>) {
     f(*static_cast<std::remove_reference_t<A>*>(p[I])...);
 }
+template <class... A, size_t... I>
+WithArgs bind_unpacked(void** p, std::index_sequence<I...>) {
+    auto args = std::make_shared<std::tuple<std::decay_t<A>...>>(*static_cast<std::decay_t<A>*>(p[I])...);
+    return [args](const std::function<void(void**)>& go) {
+        std::apply([&](auto&... a) {
+            void* v[] = {static_cast<void*>(&a)...};
+            go(v);
+        }, *args);
+    };
+}
 template <class... A>
-Launcher launcher(void (*f)(A...)) {
-    return [f](void** p) { call_unpacked(f, p, std::index_sequence_for<A...>{}); };
+Kernel launcher(void (*f)(A...)) {
+    return Kernel{[f](void** p) { call_unpacked(f, p, std::index_sequence_for<A...>{}); },
+                  [](void** p) { return bind_unpacked<A...>(p, std::index_sequence_for<A...>{}); }};
 }
 
-const std::map<std::string, Launcher>& kernels() {
-    static const std::map<std::string, Launcher> table = [] {
-        std::map<std::string, Launcher> m;
+const std::map<std::string, Kernel>& kernels() {
+    static const std::map<std::string, Kernel> table = [] {
+        std::map<std::string, Kernel> m;
 #define TYPED(k)                        \
     m[#k "_f32"] = launcher(&k##_f32); \
     m[#k "_f64"] = launcher(&k##_f64);
         TYPED(add_row) TYPED(matmul_small) TYPED(mul) TYPED(sigmoid) TYPED(sigmoid_backward)
         TYPED(relu) TYPED(relu_backward) TYPED(axpby) TYPED(axpy) TYPED(scale) TYPED(lerp)
-        TYPED(lerp_square) TYPED(add_square) TYPED(adaptive_step) TYPED(sum_rows) TYPED(softmax)
+        TYPED(lerp_square) TYPED(add_square) TYPED(adaptive_step) TYPED(adaptive_step_at)
+        TYPED(adam_rate) TYPED(sum_rows) TYPED(softmax)
         TYPED(softmax_ce) TYPED(softmax_ce_backward) TYPED(bce) TYPED(bce_backward)
         TYPED(argmax_rows) TYPED(gather_rows) TYPED(reduce_sum) TYPED(softmax_ce_sum)
         TYPED(bce_sum) TYPED(axpy_many) TYPED(sum_squares_many) TYPED(clip_scale_many)
@@ -364,6 +402,7 @@ const std::map<std::string, Launcher>& kernels() {
 
 // ---- counters, printed at exit when NN_CUDA_EMU_REPORT is set --------------------------------
 std::atomic<unsigned long long> launches{0}, gemms{0}, fiber_runs{0};
+size_t captured_nodes = 0, graph_launches = 0;
 
 struct Report {
     ~Report() {
@@ -373,6 +412,9 @@ struct Report {
                      "%zu allocations, peak %zu bytes, %zu bytes still allocated\n",
                      launches.load(), fiber_runs.load(), gemms.load(), alloc_count, peak_bytes,
                      live_bytes);
+        if (captured_nodes)
+            std::fprintf(stderr, "nn-cuda-emu: %zu ops captured, %zu graph launches\n",
+                         captured_nodes, graph_launches);
     }
 } report;
 
@@ -399,8 +441,71 @@ enum : CUresult {
     CUDA_ERROR_INVALID_DEVICE = 101,
     CUDA_ERROR_INVALID_IMAGE = 200,
     CUDA_ERROR_INVALID_CONTEXT = 201,
+    CUDA_ERROR_ILLEGAL_STATE = 401,
     CUDA_ERROR_NOT_FOUND = 500,
+    CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED = 900,
+    CUDA_ERROR_STREAM_CAPTURE_INVALIDATED = 901,
+    CUDA_ERROR_STREAM_CAPTURE_IMPLICIT = 906,
 };
+
+// ---- streams and their capture -----------------------------------------------------------
+namespace {
+struct Stream {
+    int capture = 0;  // 0: not capturing, 1: capturing, 2: capture invalidated
+    std::vector<std::function<void()>> ops;
+};
+struct Graph {
+    std::vector<std::function<void()>> ops;
+};
+std::map<CUstream, Stream*> streams;  // those cuStreamCreate made
+
+Stream* stream_of(CUstream h) {
+    auto it = streams.find(h);
+    return it == streams.end() ? nullptr : it->second;
+}
+Stream* capturing_any() {
+    for (auto& s : streams)
+        if (s.second->capture == 1) return s.second;
+    return nullptr;
+}
+// The legacy default stream: a null handle, or CU_STREAM_LEGACY.
+bool legacy(CUstream h) { return h == nullptr || h == reinterpret_cast<CUstream>(0x1); }
+
+// Runs `op` on stream `h`, or records it when `h` captures. Work on the legacy stream while a
+// stream captures invalidates that capture, as in the driver's global and relaxed modes.
+CUresult enqueue(CUstream h, const char* what, std::function<void()> op) {
+    Stream* s = stream_of(h);
+    if (s && s->capture == 2) return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+    if (s && s->capture == 1) {
+        note("captured %s", what);
+        captured_nodes += 1;
+        s->ops.push_back(std::move(op));
+        return CUDA_SUCCESS;
+    }
+    if (legacy(h)) {
+        if (Stream* c = capturing_any()) {
+            note("%s on the legacy stream during a capture: capture invalidated", what);
+            c->capture = 2;
+            return CUDA_ERROR_STREAM_CAPTURE_IMPLICIT;
+        }
+    }
+    op();
+    return CUDA_SUCCESS;
+}
+
+// `what` on stream `h` (or, with `any`, anywhere) is not allowed while capturing: refused, and
+// the capture invalidated.
+CUresult refuse_in_capture(CUstream h, bool any, const char* what) {
+    Stream* s = any ? capturing_any() : stream_of(h);
+    if (!any && !s && legacy(h)) s = capturing_any();
+    if (s && s->capture != 0) {
+        note("%s during a stream capture: refused, capture invalidated", what);
+        s->capture = 2;
+        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    }
+    return CUDA_SUCCESS;
+}
+}  // namespace
 
 static char the_context;  // its address is the one context
 static thread_local CUcontext current_ctx = nullptr;
@@ -476,13 +581,90 @@ CUresult cuCtxSetCurrent(CUcontext c) {
 CUresult cuCtxSynchronize() {
     NEED_CONTEXT;
     LOCKED;
+    if (CUresult r = refuse_in_capture(nullptr, true, "cuCtxSynchronize")) return r;
     pool_release(pool_threshold);
     return CUDA_SUCCESS;
 }
-CUresult cuStreamSynchronize(CUstream) {
+CUresult cuStreamSynchronize(CUstream h) {
     NEED_CONTEXT;
     LOCKED;
+    if (CUresult r = refuse_in_capture(h, false, "cuStreamSynchronize")) return r;
     pool_release(pool_threshold);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuStreamCreate(CUstream* h, unsigned) {
+    NEED_CONTEXT;
+    LOCKED;
+    Stream* s = new Stream;
+    *h = reinterpret_cast<CUstream>(s);
+    streams[*h] = s;
+    return CUDA_SUCCESS;
+}
+CUresult cuStreamDestroy_v2(CUstream h) {
+    LOCKED;
+    Stream* s = stream_of(h);
+    if (!s) return CUDA_ERROR_INVALID_VALUE;
+    streams.erase(h);
+    delete s;
+    return CUDA_SUCCESS;
+}
+CUresult cuStreamBeginCapture_v2(CUstream h, int) {
+    NEED_CONTEXT;
+    LOCKED;
+    Stream* s = stream_of(h);
+    if (!s) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;  // the legacy stream cannot capture
+    if (s->capture != 0) return CUDA_ERROR_ILLEGAL_STATE;
+    s->capture = 1;
+    s->ops.clear();
+    return CUDA_SUCCESS;
+}
+CUresult cuStreamEndCapture(CUstream h, void** graph) {
+    NEED_CONTEXT;
+    LOCKED;
+    Stream* s = stream_of(h);
+    if (!s || s->capture == 0) return CUDA_ERROR_ILLEGAL_STATE;
+    bool invalid = s->capture == 2;
+    s->capture = 0;
+    *graph = nullptr;
+    if (invalid) {
+        s->ops.clear();
+        return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+    }
+    *graph = new Graph{std::move(s->ops)};
+    s->ops.clear();
+    return CUDA_SUCCESS;
+}
+CUresult cuStreamIsCapturing(CUstream h, int* status) {
+    LOCKED;
+    Stream* s = stream_of(h);
+    *status = s ? s->capture : 0;
+    return CUDA_SUCCESS;
+}
+CUresult cuGraphInstantiateWithFlags(void** exec, void* graph, unsigned long long) {
+    LOCKED;
+    if (!graph) return CUDA_ERROR_INVALID_VALUE;
+    *exec = new Graph(*static_cast<Graph*>(graph));
+    return CUDA_SUCCESS;
+}
+CUresult cuGraphDestroy(void* graph) {
+    LOCKED;
+    delete static_cast<Graph*>(graph);
+    return CUDA_SUCCESS;
+}
+CUresult cuGraphExecDestroy(void* exec) {
+    LOCKED;
+    delete static_cast<Graph*>(exec);
+    return CUDA_SUCCESS;
+}
+CUresult cuGraphUpload(void* exec, CUstream) { return exec ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE; }
+CUresult cuGraphLaunch(void* exec, CUstream h) {
+    NEED_CONTEXT;
+    LOCKED;
+    if (!exec) return CUDA_ERROR_INVALID_VALUE;
+    if (CUresult r = refuse_in_capture(h, false, "cuGraphLaunch")) return r;
+    graph_launches += 1;
+    for (auto& op : static_cast<Graph*>(exec)->ops) op();
     return CUDA_SUCCESS;
 }
 
@@ -504,7 +686,7 @@ CUresult cuMemPoolGetAttribute(void* pool, int attr, void* value) {
     if (pool != &the_pool) return CUDA_ERROR_INVALID_VALUE;
     switch (attr) {
         case 5: *v = pool_reserved; break;
-        case 7: *v = live_bytes; break;
+        case 7: *v = pool_live; break;
         default: return CUDA_ERROR_INVALID_VALUE;
     }
     return CUDA_SUCCESS;
@@ -523,61 +705,93 @@ CUresult cuGetErrorString(CUresult e, const char** s) {
         case CUDA_ERROR_OUT_OF_MEMORY: *s = "out of memory"; break;
         case CUDA_ERROR_INVALID_DEVICE: *s = "invalid device ordinal"; break;
         case CUDA_ERROR_NOT_FOUND: *s = "named symbol not found"; break;
+        case CUDA_ERROR_ILLEGAL_STATE: *s = "CUDA_ERROR_ILLEGAL_STATE"; break;
+        case CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: *s = "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED"; break;
+        case CUDA_ERROR_STREAM_CAPTURE_INVALIDATED: *s = "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED"; break;
+        case CUDA_ERROR_STREAM_CAPTURE_IMPLICIT: *s = "CUDA_ERROR_STREAM_CAPTURE_IMPLICIT"; break;
         default: *s = "nn-cuda-emu error";
     }
     return CUDA_SUCCESS;
 }
 CUresult cuGetErrorName(CUresult e, const char** s) { return cuGetErrorString(e, s); }
 
-CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, CUstream) {
-    NEED_CONTEXT;
-    LOCKED;
+namespace {
+CUresult alloc_now(CUdeviceptr* p, size_t bytes, bool pooled) {
     install_segv_handler();
     if (over_limit(bytes)) return CUDA_ERROR_OUT_OF_MEMORY;
-    void* m = device_alloc(bytes);
+    void* m = device_alloc(bytes, pooled);
     if (!m) return CUDA_ERROR_OUT_OF_MEMORY;
     *p = reinterpret_cast<CUdeviceptr>(m);
     return CUDA_SUCCESS;
 }
-CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) { return cuMemAllocAsync(p, bytes, nullptr); }
-CUresult cuMemFreeAsync(CUdeviceptr p, CUstream) {
+}  // namespace
+
+CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, CUstream h) {
     NEED_CONTEXT;
     LOCKED;
+    // A GPU would add a graph memory node; nn-cuda allocates from its own arena while it
+    // captures, so an allocation here is a mistake.
+    if (CUresult r = refuse_in_capture(h, false, "cuMemAllocAsync (graph memory nodes are not emulated)")) return r;
+    return alloc_now(p, bytes, true);
+}
+// Allowed while capturing in relaxed mode (nn-cuda's graph arenas grow so).
+CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
+    NEED_CONTEXT;
+    LOCKED;
+    return alloc_now(p, bytes, false);
+}
+CUresult cuMemFreeAsync(CUdeviceptr p, CUstream h) {
+    NEED_CONTEXT;
+    LOCKED;
+    // Memory from before a capture may not be freed during it.
+    if (CUresult r = refuse_in_capture(h, false, "cuMemFreeAsync")) return r;
     if (!device_free(p)) fatal("cuMemFree of %p, which is not a live allocation", (void*)p);
     return CUDA_SUCCESS;
 }
-CUresult cuMemFree_v2(CUdeviceptr p) { return cuMemFreeAsync(p, nullptr); }
+CUresult cuMemFree_v2(CUdeviceptr p) {
+    NEED_CONTEXT;
+    LOCKED;
+    if (CUresult r = refuse_in_capture(nullptr, true, "cuMemFree (it synchronises)")) return r;
+    if (!device_free(p)) fatal("cuMemFree of %p, which is not a live allocation", (void*)p);
+    return CUDA_SUCCESS;
+}
 
-CUresult cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, CUstream) {
+CUresult cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, CUstream h) {
     NEED_CONTEXT;
     LOCKED;
     if (!inside(p, n)) return CUDA_ERROR_INVALID_VALUE;
-    std::memset(reinterpret_cast<void*>(p), v, n);
-    return CUDA_SUCCESS;
+    return enqueue(h, "memset", [=] {
+        if (!inside(p, n)) fatal("a replayed memset of %zu bytes outside any allocation", n);
+        std::memset(reinterpret_cast<void*>(p), v, n);
+    });
 }
 CUresult cuMemsetD8_v2(CUdeviceptr p, unsigned char v, size_t n) { return cuMemsetD8Async(p, v, n, nullptr); }
-CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, CUstream) {
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, CUstream h) {
     NEED_CONTEXT;
     LOCKED;
+    if (CUresult r = refuse_in_capture(h, false, "a host-to-device copy")) return r;
     if (!inside(dst, n)) fatal("host-to-device copy of %zu bytes outside any allocation", n);
     std::memcpy(reinterpret_cast<void*>(dst), src, n);
     return CUDA_SUCCESS;
 }
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) { return cuMemcpyHtoDAsync_v2(dst, src, n, nullptr); }
-CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, CUstream) {
+CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, CUstream h) {
     NEED_CONTEXT;
     LOCKED;
+    if (CUresult r = refuse_in_capture(h, false, "a device-to-host copy")) return r;
     if (!inside(src, n)) fatal("device-to-host copy of %zu bytes outside any allocation", n);
     std::memcpy(dst, reinterpret_cast<const void*>(src), n);
     return CUDA_SUCCESS;
 }
 CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoHAsync_v2(dst, src, n, nullptr); }
-CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream) {
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream h) {
     NEED_CONTEXT;
     LOCKED;
     if (!inside(dst, n) || !inside(src, n)) fatal("device-to-device copy of %zu bytes outside any allocation", n);
-    std::memmove(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), n);
-    return CUDA_SUCCESS;
+    return enqueue(h, "device-to-device copy", [=] {
+        if (!inside(dst, n) || !inside(src, n)) fatal("a replayed device-to-device copy of %zu bytes outside any allocation", n);
+        std::memmove(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), n);
+    });
 }
 CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoDAsync_v2(dst, src, n, nullptr); }
 
@@ -605,25 +819,17 @@ CUresult cuModuleGetFunction(CUfunction* f, CUmodule, const char* name) {
     return CUDA_SUCCESS;
 }
 
-CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
-                        unsigned bz, unsigned shared, CUstream, void** params, void** extra) {
-    NEED_CONTEXT;
-    LOCKED;
-    if (!f || !params || extra) return CUDA_ERROR_INVALID_VALUE;
-    auto* k = static_cast<const std::pair<const std::string, Launcher>*>(f);
-    unsigned long long threads = 1ull * bx * by * bz;
-    if (gx == 0 || gy == 0 || gz == 0 || threads == 0 || threads > MAX_THREADS || bz > 64 ||
-        gy > 65535 || gz > 65535 || gx > 0x7fffffffu || shared > 48 * 1024) {
-        note("%s: bad launch (%u,%u,%u)x(%u,%u,%u), %u shared bytes", k->first.c_str(), gx, gy, gz,
-             bx, by, bz, shared);
-        return CUDA_ERROR_INVALID_VALUE;
-    }
+namespace {
+using KernelEntry = std::pair<const std::string, Kernel>;
+void run_launch(const KernelEntry* k, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                unsigned bz, void** params) {
     install_segv_handler();
     init_stacks();
     launches += 1;
+    unsigned long long threads = 1ull * bx * by * bz;
     running_kernel = k->first.c_str();
     note("launch %s (%u,%u,%u)x(%u,%u,%u)", running_kernel, gx, gy, gz, bx, by, bz);
-    std::function<void()> body = [&] { k->second(params); };
+    std::function<void()> body = [&] { k->second.run(params); };
     thread_body = &body;
     gridDim = emu_dim3{gx, gy, gz};
     blockDim = emu_dim3{bx, by, bz};
@@ -637,7 +843,31 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
     current = nullptr;
     thread_body = nullptr;
     running_kernel = nullptr;
-    return CUDA_SUCCESS;
+}
+}  // namespace
+
+CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                        unsigned bz, unsigned shared, CUstream h, void** params, void** extra) {
+    NEED_CONTEXT;
+    LOCKED;
+    if (!f || !params || extra) return CUDA_ERROR_INVALID_VALUE;
+    auto* k = static_cast<const KernelEntry*>(f);
+    unsigned long long threads = 1ull * bx * by * bz;
+    if (gx == 0 || gy == 0 || gz == 0 || threads == 0 || threads > MAX_THREADS || bz > 64 ||
+        gy > 65535 || gz > 65535 || gx > 0x7fffffffu || shared > 48 * 1024) {
+        note("%s: bad launch (%u,%u,%u)x(%u,%u,%u), %u shared bytes", k->first.c_str(), gx, gy, gz,
+             bx, by, bz, shared);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    Stream* s = stream_of(h);
+    if (s && s->capture == 1) {
+        // The arguments are copied now, as the driver copies them into the kernel node.
+        WithArgs args = k->second.bind(params);
+        return enqueue(h, k->first.c_str(), [=] {
+            args([&](void** p) { run_launch(k, gx, gy, gz, bx, by, bz, p); });
+        });
+    }
+    return enqueue(h, k->first.c_str(), [&] { run_launch(k, gx, gy, gz, bx, by, bz, params); });
 }
 
 // ==== cuBLAS ==================================================================================
@@ -651,7 +881,17 @@ cublasStatus_t cublasCreate_v2(cublasHandle_t* h) {
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasDestroy_v2(cublasHandle_t) { return CUBLAS_STATUS_SUCCESS; }
-cublasStatus_t cublasSetStream_v2(cublasHandle_t, CUstream) { return CUBLAS_STATUS_SUCCESS; }
+static CUstream blas_stream = nullptr;
+cublasStatus_t cublasSetStream_v2(cublasHandle_t, CUstream h) {
+    LOCKED;
+    blas_stream = h;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t, void* p, size_t bytes) {
+    LOCKED;
+    if (bytes && !inside(reinterpret_cast<uintptr_t>(p), bytes)) return CUBLAS_STATUS_INVALID_VALUE;
+    return CUBLAS_STATUS_SUCCESS;
+}
 const char* cublasGetStatusString(cublasStatus_t s) {
     return s == CUBLAS_STATUS_SUCCESS ? "CUBLAS_STATUS_SUCCESS" : "CUBLAS_STATUS_INVALID_VALUE";
 }
@@ -695,6 +935,21 @@ cublasStatus_t gemm(int ta, int tb, int m, int n, int k, const T* alpha, const T
         }
     return CUBLAS_STATUS_SUCCESS;
 }
+// A product on the handle's stream: run now, or recorded (with alpha and beta copied, as
+// cuBLAS reads host scalars when it is called) while that stream captures.
+template <typename T>
+cublasStatus_t gemm_on_stream(int ta, int tb, int m, int n, int k, const T* alpha, const T* A, int lda,
+                              const T* B, int ldb, const T* beta, T* C, int ldc) {
+    LOCKED;
+    Stream* s = stream_of(blas_stream);
+    if (s && s->capture == 1) {
+        T a = *alpha, b = *beta;
+        enqueue(blas_stream, "gemm", [=] { gemm<T>(ta, tb, m, n, k, &a, A, lda, B, ldb, &b, C, ldc); });
+        return CUBLAS_STATUS_SUCCESS;
+    }
+    if (enqueue(blas_stream, "gemm", [] {}) != CUDA_SUCCESS) return CUBLAS_STATUS_INVALID_VALUE;
+    return gemm<T>(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
 }  // namespace
 
 extern "C" {
@@ -702,12 +957,12 @@ extern "C" {
 cublasStatus_t cublasSgemm_v2(cublasHandle_t, int ta, int tb, int m, int n, int k, const float* alpha,
                               const float* A, int lda, const float* B, int ldb, const float* beta,
                               float* C, int ldc) {
-    return gemm<float>(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    return gemm_on_stream<float>(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 cublasStatus_t cublasDgemm_v2(cublasHandle_t, int ta, int tb, int m, int n, int k, const double* alpha,
                               const double* A, int lda, const double* B, int ldb, const double* beta,
                               double* C, int ldc) {
-    return gemm<double>(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    return gemm_on_stream<double>(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 // ==== NVRTC ===================================================================================

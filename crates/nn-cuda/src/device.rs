@@ -1,5 +1,6 @@
 //! Devices, tensors and kernels: what [`Cuda`] holds.
 
+use crate::graph::Buf;
 use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DeviceRepr,
@@ -29,6 +30,8 @@ const TYPED_KERNELS: &[&str] = &[
     "lerp_square",
     "add_square",
     "adaptive_step",
+    "adaptive_step_at",
+    "adam_rate",
     "sum_rows",
     "softmax",
     "softmax_ce",
@@ -57,7 +60,7 @@ const TYPED_KERNELS: &[&str] = &[
 ];
 
 /// An element type the GPU computes in: `f32` or `f64`.
-pub trait CudaFloat: Float + DeviceRepr + ValidAsZeroBits + Unpin {
+pub trait CudaFloat: Float + DeviceRepr + ValidAsZeroBits + Unpin + crate::graph::Logged {
     /// The kernels' suffix for this type.
     const SUFFIX: &'static str;
     /// `c = alpha · op(a) · op(b) + beta · c` through cuBLAS.
@@ -100,7 +103,13 @@ pub(crate) struct Device {
     pub(crate) name: String,
     pub(crate) stream: Arc<CudaStream>,
     pub(crate) blas: CudaBlas,
+    /// cuBLAS's scratch memory, given to it so that it does not allocate during a capture.
+    _workspace: CudaSlice<u8>,
     funcs: HashMap<(&'static str, &'static str), CudaFunction>,
+    /// Other threads' work waits on this while one thread captures a graph.
+    pub(crate) capture: crate::graph::CaptureLock,
+    /// Bytes the graphs' arenas hold (outside the pool).
+    pub(crate) graph_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Device {
@@ -347,9 +356,28 @@ impl Device {
         // SAFETY: one stream per device, so cross-stream event tracking is not needed.
         unsafe { ctx.disable_event_tracking() };
         crate::memory::keep_freed_memory(&ctx)?;
-        let stream = ctx.default_stream();
+        // A stream of its own: the legacy default stream cannot be captured into a graph.
+        let stream = ctx
+            .new_stream()
+            .map_err(dev_err("creating the CUDA stream"))?;
         let blas = CudaBlas::new(stream.clone())
             .map_err(|e| Error::Device(format!("creating the cuBLAS handle: {e:?}")))?;
+        let mut workspace = stream
+            .alloc_zeros::<u8>(CUBLAS_WORKSPACE)
+            .map_err(dev_err("allocating cuBLAS's workspace"))?;
+        {
+            let (p, _record) = workspace.device_ptr_mut(&stream);
+            // SAFETY: a live buffer of CUBLAS_WORKSPACE bytes, kept as long as the handle.
+            unsafe {
+                cudarc::cublas::sys::cublasSetWorkspace_v2(
+                    *blas.handle(),
+                    p as *mut std::ffi::c_void,
+                    CUBLAS_WORKSPACE,
+                )
+            }
+            .result()
+            .map_err(|e| Error::Device(format!("setting cuBLAS's workspace: {e:?}")))?;
+        }
         let (major, minor) = ctx
             .compute_capability()
             .map_err(dev_err("reading the compute capability"))?;
@@ -396,7 +424,10 @@ impl Device {
             name,
             stream,
             blas,
+            _workspace: workspace,
             funcs,
+            capture: Default::default(),
+            graph_bytes: Default::default(),
         })
     }
 
@@ -426,6 +457,9 @@ thread_local! {
     /// Copies from the device to the host (each one waits for the GPU) made from this thread.
     pub(crate) static HOST_READS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
+
+/// Bytes of cuBLAS's workspace (its default size on most GPUs).
+const CUBLAS_WORKSPACE: usize = 4 << 20;
 
 /// Threads per block of a grid-stride launch.
 const BLOCK: usize = 256;
@@ -552,7 +586,7 @@ pub fn available() -> Result<()> {
 /// A matrix on the GPU. Clones and row views share the buffer; in-place ops copy it first when
 /// shared.
 pub struct CudaTensor<E: CudaFloat> {
-    pub(crate) buf: Arc<CudaSlice<E>>,
+    pub(crate) buf: Arc<Buf<E>>,
     pub(crate) shape: Shape,
     /// Where the elements start in `buf` (a view of rows of a larger tensor starts past 0).
     pub(crate) offset: usize,
@@ -578,7 +612,7 @@ impl<E: CudaFloat> std::fmt::Debug for CudaTensor<E> {
 /// label and bound checks need no device round trip).
 #[derive(Clone)]
 pub struct CudaIndex {
-    pub(crate) buf: Arc<CudaSlice<u32>>,
+    pub(crate) buf: Arc<Buf<u32>>,
     pub(crate) len: usize,
     pub(crate) host: Option<Arc<Vec<u32>>>,
     /// Every index is below this bound.

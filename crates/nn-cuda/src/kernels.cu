@@ -88,6 +88,28 @@ template <typename T> __device__ void adaptive_step(T* p, const T* num, const T*
     GRID_STRIDE(i, n) { p[i] -= lr * num[i] / (t_sqrt<T>(den[i]) + eps); }
 }
 
+// a^b by squaring, the products in the order of Rust's powi (compiler-builtins), so that the
+// device's Adam rate is the host's bit for bit; __dmul_rn keeps each product rounded on its own.
+__device__ double powi_rn(double a, int b) {
+    unsigned p = b < 0 ? 0u - (unsigned)b : (unsigned)b;
+    double r = 1.0;
+    for (;;) {
+        if (p & 1u) r = __dmul_rn(r, a);
+        p >>= 1;
+        if (p == 0) break;
+        a = __dmul_rn(a, a);
+    }
+    return b < 0 ? 1.0 / r : r;
+}
+// Adam's step count and bias-corrected rate (Backend::adam_rate), one thread.
+template <typename T> __device__ void adam_rate(T* step, T* lr_t, double lr, double b1, double b2) {
+    if (blockIdx.x * blockDim.x + threadIdx.x != 0) return;
+    T t = *step + T(1);
+    *step = t;
+    int it = (int)t;
+    *lr_t = (T)(__dmul_rn(lr, sqrt(1.0 - powi_rn(b2, it))) / (1.0 - powi_rn(b1, it)));
+}
+
 // ---- rows --------------------------------------------------------------------------------
 // One thread per column: the book's matrices have few rows per column sum (a batch).
 template <typename T> __device__ void sum_rows(const T* a, T* out, u32 rows, u32 cols) {
@@ -390,6 +412,8 @@ extern "C" __global__ void lerp_##S(T* y, const T* x, T c, u32 n) { lerp<T>(y, x
 extern "C" __global__ void lerp_square_##S(T* y, const T* x, T c, u32 n) { lerp_square<T>(y, x, c, n); } \
 extern "C" __global__ void add_square_##S(T* y, const T* x, T c, u32 n) { add_square<T>(y, x, c, n); }  \
 extern "C" __global__ void adaptive_step_##S(T* p, const T* g, const T* h, T lr, T eps, u32 n) { adaptive_step<T>(p, g, h, lr, eps, n); } \
+extern "C" __global__ void adaptive_step_at_##S(T* p, const T* g, const T* h, const T* lr, T eps, u32 n) { adaptive_step<T>(p, g, h, *lr, eps, n); } \
+extern "C" __global__ void adam_rate_##S(T* s, T* l, double lr, double b1, double b2) { adam_rate<T>(s, l, lr, b1, b2); } \
 extern "C" __global__ void sum_rows_##S(const T* a, T* o, u32 rows, u32 cols) { sum_rows<T>(a, o, rows, cols); } \
 extern "C" __global__ void softmax_##S(const T* x, T* y, u32 rows, u32 cols) { softmax<T>(x, y, rows, cols); } \
 extern "C" __global__ void softmax_ce_##S(const T* x, const u32* t, T* y, T* l, u32 rows, u32 cols) { softmax_ce<T>(x, t, y, l, rows, cols); } \

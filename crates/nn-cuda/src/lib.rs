@@ -29,11 +29,13 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod device;
+mod graph;
 mod kernel_cache;
 mod memory;
 mod ops;
 
 pub use device::{available, Cuda, CudaFloat, CudaIndex, CudaTensor};
+pub use graph::CudaGraph;
 pub use kernel_cache::kernel_cache_dir;
 // For this crate's own tests and the emulator: not part of the documented API.
 #[doc(hidden)]

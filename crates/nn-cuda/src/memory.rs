@@ -20,7 +20,8 @@ use nn_core::{Backend, Error, Result};
 /// `torch.cuda.memory_allocated()` and `memory_reserved()`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryStats {
-    /// Held by live buffers (tensors, indices, scratch space not yet freed on the stream).
+    /// Held by live buffers (tensors, indices, scratch space not yet freed on the stream) and
+    /// by captured graphs.
     pub allocated: u64,
     /// Held by the pool: `allocated` plus freed memory cached for reuse.
     pub reserved: u64,
@@ -61,8 +62,9 @@ pub(crate) fn keep_freed_memory(ctx: &CudaContext) -> Result<()> {
 }
 
 impl<E: CudaFloat> Cuda<E> {
-    /// The device's memory as its pool counts it: what live buffers hold and what the pool
-    /// holds. Memory other processes or libraries took outside the pool is not counted.
+    /// The device's memory as its pool counts it, with the memory of captured graphs
+    /// ([`Cuda::capture`]) added to both: what live buffers hold and what the pool holds.
+    /// Memory other processes or libraries took outside the pool is not counted.
     /// [`Error::Unsupported`] on a device without a stream-ordered pool.
     pub fn memory_stats(&self) -> Result<MemoryStats> {
         let Some(pool) = pool_of(self.dev.stream.context())? else {
@@ -78,9 +80,13 @@ impl<E: CudaFloat> Cuda<E> {
                 .map_err(dev_err("reading the memory pool's counters"))?;
             Ok(v)
         };
+        let graphs = self
+            .dev
+            .graph_bytes
+            .load(std::sync::atomic::Ordering::Relaxed);
         Ok(MemoryStats {
-            allocated: read(CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_CURRENT)?,
-            reserved: read(CUmemPool_attribute::CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT)?,
+            allocated: read(CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_CURRENT)? + graphs,
+            reserved: read(CUmemPool_attribute::CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT)? + graphs,
         })
     }
 

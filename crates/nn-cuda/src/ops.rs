@@ -5,6 +5,7 @@ use crate::device::{
     cfg_for, dev_err, Cuda, CudaFloat, CudaIndex, CudaTensor, HOST_READS, LAUNCHES, MAX_BLOCKS,
     MAX_ELEMENTS,
 };
+use crate::graph::{self, refused, Buf, Logged};
 use cudarc::cublas::{sys::cublasOperation_t as Op, GemmConfig};
 use cudarc::driver::{CudaSlice, CudaView, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 use nn_core::backend::check;
@@ -14,13 +15,25 @@ use std::sync::Arc;
 /// Launches kernel `$name` (for this backend's element type) with the arguments its
 /// declaration in kernels.cu lists.
 macro_rules! launch {
-    ($self:expr, $name:expr, $cfg:expr; $($arg:expr),* $(,)?) => {{
-        let f = $self.dev.func($name, E::SUFFIX);
-        let mut b = $self.dev.stream.launch_builder(f);
+    ($self:expr, $name:expr, $cfg:expr; $($arg:expr),* $(,)?) => {
+        launch!(@ $self, $name, $self.dev.func($name, E::SUFFIX), $cfg; $($arg),*)
+    };
+    (@ $self:expr, $name:expr, $func:expr, $cfg:expr; $($arg:expr),* $(,)?) => {{
+        let _entered = $self.dev.capture.enter($self.dev.ordinal);
+        let stream = &$self.dev.stream;
+        let cfg: LaunchConfig = $cfg;
+        // The arguments' words, for the graph's log, while a capture runs.
+        let mut words = $self.capturing().then(Vec::new);
+        let mut b = stream.launch_builder($func);
         // One expression, so that temporaries among the arguments (views) outlive the launch.
         // SAFETY: each call site passes the argument list its kernel in kernels.cu declares,
         // with buffers of at least the sizes the kernel indexes (shapes are checked first).
-        let launched = unsafe { b $( .arg($arg) )* .launch($cfg) };
+        let launched = unsafe { b $( .arg(graph::logged(&mut words, stream, $arg)) )* .launch(cfg) };
+        if let Some(mut w) = words {
+            let (g, k) = (cfg.grid_dim, cfg.block_dim);
+            w.extend([g.0, g.1, g.2, k.0, k.1, k.2, cfg.shared_mem_bytes].map(u64::from));
+            graph::log($name, w);
+        }
         // Counted once the arguments are in: one of another GPU's stops before the launch.
         $self.count_launch();
         launched.map(drop).map_err(dev_err($name))
@@ -68,6 +81,14 @@ struct Many {
 // SAFETY: plain data laid out as `Many<T>` in kernels.cu: MANY 8-byte pointers twice, then
 // MANY + 1 `unsigned int`s (C pads both to 168 bytes).
 unsafe impl cudarc::driver::DeviceRepr for Many {}
+
+impl Logged for Many {
+    fn words(&self, _: &Arc<cudarc::driver::CudaStream>, out: &mut Vec<u64>) {
+        out.extend(self.y.iter().chain(&self.x).map(|&p| graph::place(p)));
+        out.extend(self.n.iter().map(|&n| u64::from(n)));
+        out.push(u64::from(self.count));
+    }
+}
 
 /// The labels `src[idx[start..start + len]]` from the host copies, when both exist.
 fn gathered_host(src: &CudaIndex, idx: &CudaIndex, start: usize, len: usize) -> Option<Vec<u32>> {
@@ -125,14 +146,53 @@ impl<E: CudaFloat> Cuda<E> {
         )))
     }
 
-    /// A device buffer for `n` elements whose contents the next kernel overwrites.
-    fn alloc<T: cudarc::driver::DeviceRepr>(&self, n: usize) -> Result<CudaSlice<T>> {
+    /// A device buffer for `n` elements whose contents the next kernel overwrites (from the
+    /// graph's memory while a capture runs).
+    fn alloc<T: cudarc::driver::DeviceRepr>(&self, n: usize) -> Result<Buf<T>> {
         u32_len(n)?;
-        // SAFETY: every caller launches a kernel that writes all `n` elements before any read.
-        unsafe { self.dev.stream.alloc::<T>(n.max(1)) }.map_err(dev_err("allocating GPU memory"))
+        // Every caller launches a kernel that writes all `n` elements before any read.
+        graph::alloc(&self.dev, n)
     }
 
-    fn tensor(&self, buf: CudaSlice<E>, shape: Shape) -> CudaTensor<E> {
+    /// A zeroed device buffer of `n` elements (at least one: CUDA has no empty allocations).
+    fn alloc_zeros<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+        &self,
+        n: usize,
+    ) -> Result<Buf<T>> {
+        let mut buf = self.alloc::<T>(n)?;
+        let _entered = self.dev.capture.enter(self.dev.ordinal);
+        if self.capturing() {
+            let bytes = (buf.len() * std::mem::size_of::<T>()) as u64;
+            graph::log("memset", vec![buf.words_of(&self.dev.stream), bytes]);
+        }
+        self.dev
+            .stream
+            .memset_zeros(&mut *buf)
+            .map_err(dev_err("zeroing GPU memory"))?;
+        Ok(buf)
+    }
+
+    /// Copies `src` into `dst` on the device (logged while a capture runs).
+    fn copy_dtod(
+        &self,
+        src: &CudaView<'_, E>,
+        dst: &mut cudarc::driver::CudaViewMut<'_, E>,
+        what: &'static str,
+    ) -> Result<()> {
+        let _entered = self.dev.capture.enter(self.dev.ordinal);
+        let stream = &self.dev.stream;
+        if self.capturing() {
+            let mut w = Vec::new();
+            src.words(stream, &mut w);
+            w.push(graph::place(dst.device_ptr(stream).0));
+            w.push(byte_offset::<E>(src.len()));
+            graph::log("copy", w);
+        }
+        self.count_launch();
+        stream.memcpy_dtod(src, dst).map_err(dev_err(what))
+    }
+
+    fn tensor(&self, buf: Buf<E>, shape: Shape) -> CudaTensor<E> {
         CudaTensor {
             buf: Arc::new(buf),
             shape,
@@ -157,11 +217,7 @@ impl<E: CudaFloat> Cuda<E> {
             let mut copy = self.alloc::<E>(n)?;
             if n > 0 {
                 let src = t.buf.slice(t.offset..t.offset + n);
-                self.count_launch();
-                self.dev
-                    .stream
-                    .memcpy_dtod(&src, &mut copy.slice_mut(0..n))
-                    .map_err(dev_err("copying a shared tensor"))?;
+                self.copy_dtod(&src, &mut copy.slice_mut(0..n), "copying a shared tensor")?;
             }
             t.buf = Arc::new(copy);
             t.offset = 0;
@@ -345,15 +401,22 @@ impl<E: CudaFloat> Cuda<E> {
     fn upload<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
         &self,
         data: &[T],
-    ) -> Result<CudaSlice<T>> {
+    ) -> Result<Buf<T>> {
         u32_len(data.len())?;
+        if self.capturing() {
+            return Err(refused("copying host data to the GPU"));
+        }
+        let _entered = self.dev.capture.enter(self.dev.ordinal);
         let s = &self.dev.stream;
         let buf = if data.is_empty() {
             s.alloc_zeros::<T>(1)
         } else {
             s.clone_htod(data)
         };
-        buf.map_err(dev_err("copying to the GPU"))
+        Ok(Buf::pool(
+            buf.map_err(dev_err("copying to the GPU"))?,
+            &self.dev,
+        ))
     }
 
     /// The `n` elements of a device buffer from `offset` on (none: no copy), copied to a host
@@ -368,9 +431,13 @@ impl<E: CudaFloat> Cuda<E> {
         n: usize,
         what: impl FnOnce() -> String,
     ) -> Result<Vec<T>> {
+        if self.capturing() {
+            return Err(refused("reading GPU memory on the host"));
+        }
         if n == 0 {
             return Ok(Vec::new());
         }
+        let _entered = self.dev.capture.enter(self.dev.ordinal);
         let src = self.mine(buf)?.slice(offset..offset + n);
         let mut v = check::host_vec::<T>(n, what)?;
         HOST_READS.set(HOST_READS.get() + 1);
@@ -403,20 +470,11 @@ impl<E: CudaFloat> Cuda<E> {
     }
 
     /// A zeroed index buffer of `n` entries (at least one: CUDA has no empty allocations).
-    fn alloc_index(&self, n: usize) -> Result<CudaSlice<u32>> {
-        self.dev
-            .stream
-            .alloc_zeros::<u32>(n.max(1))
-            .map_err(dev_err("allocating GPU memory"))
+    fn alloc_index(&self, n: usize) -> Result<Buf<u32>> {
+        self.alloc_zeros::<u32>(n)
     }
 
-    fn index(
-        &self,
-        buf: CudaSlice<u32>,
-        len: usize,
-        host: Option<Vec<u32>>,
-        bound: u64,
-    ) -> CudaIndex {
+    fn index(&self, buf: Buf<u32>, len: usize, host: Option<Vec<u32>>, bound: u64) -> CudaIndex {
         CudaIndex {
             buf: Arc::new(buf),
             len,
@@ -430,6 +488,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
     type Elem = E;
     type Tensor = CudaTensor<E>;
     type Index = CudaIndex;
+    type Graph = crate::CudaGraph;
 
     fn name(&self) -> &'static str {
         "cuda"
@@ -454,12 +513,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
     fn zeros(&self, shape: Shape) -> Result<CudaTensor<E>> {
         let n = check::elements("zeros", shape)?;
         u32_len(n)?;
-        let buf = self
-            .dev
-            .stream
-            .alloc_zeros::<E>(n.max(1))
-            .map_err(dev_err("allocating GPU memory"))?;
-        Ok(self.tensor(buf, shape))
+        Ok(self.tensor(self.alloc_zeros::<E>(n)?, shape))
     }
     fn shape(&self, t: &CudaTensor<E>) -> Shape {
         t.shape
@@ -480,7 +534,96 @@ impl<E: CudaFloat> Backend for Cuda<E> {
     fn index_len(&self, idx: &CudaIndex) -> usize {
         idx.len
     }
+    /// In place: clones of `idx` share its memory and see the new indices too.
+    fn write_index(&self, idx: &mut CudaIndex, data: &[u32]) -> Result<()> {
+        check::index_write(idx.len, data.len())?;
+        if self.capturing() {
+            return Err(refused("copying host data to the GPU"));
+        }
+        self.mine(&idx.buf)?;
+        let host = check::host_copy(data, || format!("a host copy of {} indices", data.len()))?;
+        if !data.is_empty() {
+            let _entered = self.dev.capture.enter(self.dev.ordinal);
+            let stream = &self.dev.stream;
+            stream
+                .context()
+                .bind_to_thread()
+                .map_err(dev_err("copying to the GPU"))?;
+            let (p, _record) = idx.buf.device_ptr(stream);
+            // SAFETY: `p` holds `idx.len == data.len()` u32s of this context; a copy from
+            // pageable memory is staged before the call returns, so `data` may go after it.
+            unsafe { cudarc::driver::result::memcpy_htod_async(p, data, stream.cu_stream()) }
+                .map_err(dev_err("copying to the GPU"))?;
+        }
+        idx.bound = data.iter().max().map_or(0, |&m| u64::from(m) + 1);
+        idx.host = Some(Arc::new(host));
+        Ok(())
+    }
+    fn adam_rate(
+        &self,
+        step: &mut CudaTensor<E>,
+        lr_t: &mut CudaTensor<E>,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+    ) -> Result<()> {
+        for (what, t) in [("step", &*step), ("lr_t", &*lr_t)] {
+            if t.shape != Shape::scalar() {
+                return Err(Error::shape(
+                    "adam_rate",
+                    format!("{what} is {}, expected (1, 1)", t.shape),
+                ));
+            }
+        }
+        let lbuf = self.unique(lr_t)?;
+        let sbuf = self.unique(step)?;
+        launch!(self, "adam_rate", cfg_for(1); sbuf, lbuf, &lr, &beta1, &beta2)
+    }
+    fn adaptive_step_at(
+        &self,
+        p: &mut CudaTensor<E>,
+        num: &CudaTensor<E>,
+        den: &CudaTensor<E>,
+        lr: &CudaTensor<E>,
+        eps: E,
+    ) -> Result<()> {
+        check::same("adaptive_step", p.shape, num.shape)?;
+        check::same("adaptive_step", p.shape, den.shape)?;
+        if lr.shape != Shape::scalar() {
+            return Err(Error::shape(
+                "adaptive_step_at",
+                format!("the rate is {}, expected (1, 1)", lr.shape),
+            ));
+        }
+        let n = p.shape.len();
+        let nn = u32_len(n)?;
+        let pbuf = self.unique(p)?;
+        if n > 0 {
+            launch!(self, "adaptive_step_at", cfg_for(n); pbuf, &self.view(num)?, &self.view(den)?, &self.view(lr)?, &eps, &nn)?;
+        }
+        Ok(())
+    }
+    fn supports_graphs(&self) -> bool {
+        true
+    }
+    fn capture(&self, f: &mut dyn FnMut() -> Result<()>) -> Result<crate::CudaGraph> {
+        Cuda::capture(self, f)
+    }
+    fn replay(&self, graph: &crate::CudaGraph) -> Result<()> {
+        graph.replay()
+    }
+    fn graph_difference(
+        &self,
+        later: &crate::CudaGraph,
+        earlier: &crate::CudaGraph,
+    ) -> Option<String> {
+        later.difference(earlier)
+    }
     fn synchronize(&self) -> Result<()> {
+        if self.capturing() {
+            return Err(refused("synchronizing"));
+        }
+        let _entered = self.dev.capture.enter(self.dev.ordinal);
         self.dev
             .stream
             .synchronize()
@@ -523,10 +666,21 @@ impl<E: CudaFloat> Backend for Cuda<E> {
             ldc: i32_dim(out.cols)?,
         };
         let (a, b) = (&self.view(a)?, &self.view(b)?);
+        let _entered = self.dev.capture.enter(self.dev.ordinal);
+        if self.capturing() {
+            let s = &self.dev.stream;
+            let mut w = vec![cfg.m as u64, cfg.n as u64, cfg.k as u64];
+            w.extend([cfg.lda, cfg.ldb, cfg.ldc].map(|l| l as u64));
+            w.extend([cfg.transa as u64, cfg.transb as u64]);
+            b.words(s, &mut w);
+            a.words(s, &mut w);
+            c.words(s, &mut w);
+            graph::log("gemm", w);
+        }
         self.count_launch();
         // SAFETY: the dimensions and leading dimensions above describe exactly the row-major
         // buffers of a, b and c, whose shapes were checked.
-        unsafe { E::gemm(&self.dev.blas, cfg, b, a, &mut c)? };
+        unsafe { E::gemm(&self.dev.blas, cfg, b, a, &mut *c)? };
         Ok(self.tensor(c, out))
     }
 
@@ -723,17 +877,10 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let mut out = self.alloc::<u32>(len)?;
         let (st, ln) = (start as u32, len as u32);
         if len > 0 {
-            let f = self.dev.func("gather_index", "");
-            let mut b = self.dev.stream.launch_builder(f);
-            b.arg(self.mine(&src.buf)?)
-                .arg(self.mine(&idx.buf)?)
-                .arg(&mut out)
-                .arg(&st)
-                .arg(&ln);
-            self.count_launch();
-            // SAFETY: gather_index(const u32*, const u32*, u32*, u32, u32), with the range and
-            // the indices' bound checked above.
-            unsafe { b.launch(cfg_for(len)) }.map_err(dev_err("gather_index"))?;
+            // gather_index(const u32*, const u32*, u32*, u32, u32), with the range and the
+            // indices' bound checked above.
+            launch!(@ self, "gather_index", self.dev.func("gather_index", ""), cfg_for(len);
+                self.mine(&src.buf)?, self.mine(&idx.buf)?, &mut out, &st, &ln)?;
         }
         // The host copies (when both exist) give the gathered labels without a device read.
         let host = gathered_host(src, idx, start, len);
@@ -853,11 +1000,8 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         let from = self.view(src)?;
         let buf = self.unique(dst)?;
         if n > 0 {
-            self.count_launch();
-            self.dev
-                .stream
-                .memcpy_dtod(&from, &mut buf.slice_mut(start * c..start * c + n))
-                .map_err(dev_err("copying rows"))?;
+            let mut to = buf.slice_mut(start * c..start * c + n);
+            self.copy_dtod(&from, &mut to, "copying rows")?;
         }
         Ok(())
     }

@@ -20,8 +20,10 @@ fn out_of_memory_is_a_clear_error_and_the_device_still_works() {
     let Some(b) = common::emulated_backend("out_of_memory", "nn-cuda-emu's memory limit") else {
         return;
     };
-    // Under EMU_ENV, so no other test allocates while the limit is set.
-    std::env::set_var("NN_CUDA_EMU_MEMORY", "1000000");
+    // Under EMU_ENV, so no other test allocates while the limit is set. 1 MB past what is in
+    // use (cuBLAS's workspace, other tests' tensors).
+    let used = b.memory_stats().unwrap().allocated;
+    std::env::set_var("NN_CUDA_EMU_MEMORY", (used + 1_000_000).to_string());
     let big = b.zeros(Shape::new(1000, 1000));
     let small = b.zeros(Shape::new(10, 10));
     std::env::remove_var("NN_CUDA_EMU_MEMORY");

@@ -22,6 +22,7 @@ fn train<B: Backend>(b: B, optimizer: &str, lr: f64) -> (Vec<f64>, f64) {
         max_grad: Some(5.0),
         eval_interval: Some(10),
         output: Output::Silent,
+        ..Default::default()
     };
     t.fit(&data, &o, &mut rng).unwrap();
     let acc = eval::accuracy(t.model_mut(), &data).unwrap();

@@ -31,6 +31,7 @@ fn train<B: Backend>(b: B, lstm: bool, optimizer: &str, lr: f64) -> (Vec<f64>, V
         max_grad: Some(1.0),
         eval_interval: Some(3),
         output: Output::Silent,
+        ..Default::default()
     };
     t.fit(&ids[..ids.len() - 1], &ids[1..], &o).unwrap();
     let m = t.model_mut();
@@ -110,6 +111,7 @@ fn lstm_iteration_launch_count() {
         max_grad: Some(0.25),
         eval_interval: None,
         output: Output::Silent,
+        ..Default::default()
     };
     let (l0, r0) = (g.launch_count(), g.host_reads());
     tr.fit(&ids[..ids.len() - 1], &ids[1..], &o).unwrap();

@@ -266,6 +266,21 @@ impl<B: Backend> Rnn<B> {
     }
 }
 
+/// Copies `last` into the carried state `state` in place (a buffer of its own, made on first
+/// use), so that a captured step ([`nn_core::StepGraph`]) carries it through the same memory
+/// every replay instead of a view of that step's buffers.
+fn carry<B: Backend>(b: &B, state: &mut Option<B::Tensor>, last: &B::Tensor) -> Result<()> {
+    match state {
+        Some(s) if b.shape(s) == b.shape(last) => b.write_rows(s, 0, last),
+        _ => {
+            let mut s = b.zeros(b.shape(last))?;
+            b.write_rows(&mut s, 0, last)?;
+            *state = Some(s);
+            Ok(())
+        }
+    }
+}
+
 /// The book's `TimeRNN` (stateful): an [`Rnn`] step over every time step of a time-major
 /// batch, the last hidden state carried into the next batch until [`reset_state`](Recurrent::reset_state).
 #[derive(Debug, Clone)]
@@ -336,7 +351,7 @@ impl<B: Backend> Recurrent<B> for TimeRnn<B> {
             let hw = b.matmul(&b.rows(&hs, t * n, n)?, false, wh, false)?;
             b.rnn_step(&mut hs, (t + 1) * n, &hw, &b.rows(&xw, t * n, n)?, bias)?;
         }
-        self.h = Some(b.rows(&hs, steps * n, n)?);
+        carry(b, &mut self.h, &b.rows(&hs, steps * n, n)?)?;
         let out = b.rows(&hs, n, steps * n)?;
         self.cache = Some((xs.clone(), hs, n));
         Ok(out)
@@ -528,7 +543,14 @@ impl<B: Backend> Recurrent<B> for TimeLstm<B> {
             let xw_t = b.rows(&xw, t * n, n)?;
             b.lstm_step(&mut hs, &mut cs, &mut gates, t, &xw_t, &hw, bias)?;
         }
-        self.state = Some((b.rows(&hs, steps * n, n)?, b.rows(&cs, steps * n, n)?));
+        let (h_last, c_last) = (b.rows(&hs, steps * n, n)?, b.rows(&cs, steps * n, n)?);
+        let (mut h, mut c) = self
+            .state
+            .take()
+            .map_or((None, None), |(h, c)| (Some(h), Some(c)));
+        carry(b, &mut h, &h_last)?;
+        carry(b, &mut c, &c_last)?;
+        self.state = h.zip(c);
         let out = b.rows(&hs, n, steps * n)?;
         self.cache = Some(LstmCache {
             xs: xs.clone(),

@@ -423,7 +423,9 @@ pub struct Adam<B: Backend> {
     pub beta1: f64,
     /// Decay of the second moment.
     pub beta2: f64,
-    iter: i32,
+    /// The step count and that step's rate, `1 × 1` tensors on the device (made on the first
+    /// update): a captured step reads and advances them there.
+    rate: Option<(B::Tensor, B::Tensor)>,
     m: State<B>,
     v: State<B>,
 }
@@ -468,7 +470,7 @@ impl<B: Backend> Default for Adam<B> {
             lr: 0.001,
             beta1: 0.9,
             beta2: 0.999,
-            iter: 0,
+            rate: None,
             m: State::default(),
             v: State::default(),
         }
@@ -480,9 +482,16 @@ impl<B: Backend> Optimizer<B> for Adam<B> {
         self.ready::<B::Elem>()?;
         self.m.bind(params)?;
         self.v.bind(params)?;
-        self.iter += 1;
-        let lr_t = self.lr * (1.0 - self.beta2.powi(self.iter)).sqrt()
-            / (1.0 - self.beta1.powi(self.iter));
+        let (step, lr_t) = match &mut self.rate {
+            Some(r) => r,
+            None => {
+                let zero = || b.zeros(nn_core::Shape::scalar());
+                self.rate.insert((zero()?, zero()?))
+            }
+        };
+        // lr_t = lr · sqrt(1 - β₂ᵗ) / (1 - β₁ᵗ), with t counted on the device.
+        b.adam_rate(step, lr_t, self.lr, self.beta1, self.beta2)?;
+        let lr_t = &*lr_t;
         let e = B::Elem::of;
         let (m, v) = (&mut self.m, &mut self.v);
         each(params, |id, p, g| {
@@ -490,7 +499,7 @@ impl<B: Backend> Optimizer<B> for Adam<B> {
             b.lerp(mi, g, e(1.0 - self.beta1))?;
             let vi = v.get(b, id, p)?;
             b.lerp_square(vi, g, e(1.0 - self.beta2))?;
-            b.adaptive_step(p, mi, vi, e(lr_t), e(1e-7))
+            b.adaptive_step_at(p, mi, vi, lr_t, e(1e-7))
         })
     }
 }

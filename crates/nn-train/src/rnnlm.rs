@@ -1,9 +1,9 @@
 //! The book's `RnnlmTrainer` (`common/trainer.py`) and `eval_perplexity` (`common/util.py`):
 //! language models trained on a corpus of word ids, their perplexity recorded and plotted.
 
-use crate::trainer::{check_finite, Printer};
+use crate::trainer::{check_finite, check_loss, clip_and_update, Printer};
 use crate::{Flow, Output, Record};
-use nn_core::{Backend, Error, Result, Shape, IGNORE_LABEL};
+use nn_core::{Backend, Error, GraphStatus, Result, Shape, StepGraph, IGNORE_LABEL};
 use nn_layers::LanguageModel;
 use nn_optim::Optimizer;
 use std::time::Instant;
@@ -23,6 +23,10 @@ pub struct RnnlmFitOptions {
     pub eval_interval: Option<usize>,
     /// What to print.
     pub output: Output,
+    /// Replay each step as one captured graph where the backend has graphs (CUDA), as
+    /// [`FitOptions::graph`](crate::FitOptions::graph) does; the recurrent layers carry their
+    /// state in place, so the step is the same every time. Default `false`.
+    pub graph: bool,
 }
 
 impl Default for RnnlmFitOptions {
@@ -34,6 +38,7 @@ impl Default for RnnlmFitOptions {
             max_grad: None,
             eval_interval: Some(20),
             output: Output::Auto,
+            graph: false,
         }
     }
 }
@@ -53,6 +58,10 @@ pub struct RnnlmFitReport {
     pub seconds: f64,
     /// Whether a callback stopped training ([`Flow::Stop`]).
     pub stopped: bool,
+    /// How the steps ran at the end (see [`FitReport::graph`](crate::FitReport::graph)).
+    pub graph: GraphStatus,
+    /// Steps that were replays of a captured graph.
+    pub graph_replays: u64,
 }
 
 /// The book's `get_batch`: `batch_size` sequences of `time_size` ids, sequence `i` reading
@@ -217,29 +226,53 @@ impl<B: Backend, M: LanguageModel<B>, O: Optimizer<B>> RnnlmTrainer<B, M, O> {
         // The iterations since the last record: their losses' sum and count.
         let (mut total, mut count) = (0.0, 0usize);
         let (mut iterations, mut epochs, mut stopped) = (0, 0, false);
+        let mut graph = o.graph.then(|| StepGraph::new(&b));
+        // A captured step gathers through an index it reads in place, and leaves its loss in
+        // `last`, copied into the log after it.
+        let (mut batch, mut last) = match &graph {
+            Some(_) => (
+                Some(b.index_from_host(&vec![0; per_iter])?),
+                Some(b.zeros(Shape::scalar())?),
+            ),
+            None => (None, None),
+        };
         let start = Instant::now();
         for _ in 0..o.max_epoch {
             let epoch = self.current_epoch + 1;
-            let pos = positions(xs.len(), bs, ts_len, self.time_idx, max_iters);
-            let pos = b.index_from_host(&pos)?;
+            let pos_host = positions(xs.len(), bs, ts_len, self.time_idx, max_iters);
+            let pos = match batch {
+                Some(_) => None,
+                None => Some(b.index_from_host(&pos_host)?),
+            };
             let mut unread = 0;
             for iters in 0..max_iters {
-                let bx = b.gather_index(&xs_dev, &pos, iters * per_iter, per_iter)?;
-                let bt = b.gather_index(&ts_dev, &pos, iters * per_iter, per_iter)?;
-                let loss = self.model.forward(&bx, &bt, bs)?;
-                let shape = b.shape(&loss);
-                if shape != Shape::scalar() {
-                    return Err(Error::shape(
-                        "fit",
-                        format!("the model's forward returned {shape}; a loss is (1, 1)"),
-                    ));
+                let at = iters * per_iter;
+                if let Some(idx) = &mut batch {
+                    b.write_index(idx, &pos_host[at..at + per_iter])?;
                 }
-                self.model.backward()?;
-                if let Some(max) = o.max_grad {
-                    b.clip_by_norm(self.model.params_mut().grads_mut(), max)?;
+                let (model, optimizer) = (&mut self.model, &mut self.optimizer);
+                let mut step = |log: &mut B::Tensor| -> Result<()> {
+                    let (idx, start) = match (&pos, &batch) {
+                        (Some(pos), _) => (pos, at),
+                        (None, Some(idx)) => (idx, 0),
+                        (None, None) => unreachable!("one of the two is made"),
+                    };
+                    let bx = b.gather_index(&xs_dev, idx, start, per_iter)?;
+                    let bt = b.gather_index(&ts_dev, idx, start, per_iter)?;
+                    let loss = model.forward(&bx, &bt, bs)?;
+                    check_loss(&b, &loss)?;
+                    model.backward()?;
+                    clip_and_update(&b, model.params_mut(), o.max_grad, optimizer)?;
+                    let row = if pos.is_some() { iters } else { 0 };
+                    b.write_rows(log, row, &loss)
+                };
+                match (&mut graph, &mut last) {
+                    (Some(g), Some(last)) => {
+                        g.run(|| step(last))?;
+                        b.write_rows(&mut log, iters, last)?;
+                    }
+                    _ => step(&mut log)?,
                 }
-                self.optimizer.update(&b, self.model.params_mut())?;
-                b.write_rows(&mut log, iters, &loss)?;
                 let due = o.eval_interval.is_some_and(|e| iters % e == 0);
                 if due || iters + 1 == max_iters {
                     let read = b.to_host(&b.rows(&log, unread, iters + 1 - unread)?)?;
@@ -297,6 +330,8 @@ impl<B: Backend, M: LanguageModel<B>, O: Optimizer<B>> RnnlmTrainer<B, M, O> {
             epochs,
             seconds: start.elapsed().as_secs_f64(),
             stopped,
+            graph: graph.as_ref().map(|g| g.status()).unwrap_or_default(),
+            graph_replays: graph.as_ref().map_or(0, |g| g.replays()),
         })
     }
 

@@ -2,7 +2,7 @@
 
 use crate::{Dataset, DeviceData, Shuffle};
 use indicatif::{ProgressBar, ProgressStyle};
-use nn_core::{Backend, Error, Float, NumpyRng, Result, Shape};
+use nn_core::{Backend, Error, Float, GraphStatus, NumpyRng, Result, Shape, StepGraph};
 use nn_layers::{Labels, Model};
 use nn_optim::Optimizer;
 use std::io::{IsTerminal, Write};
@@ -33,6 +33,12 @@ pub struct FitOptions {
     pub eval_interval: Option<usize>,
     /// What to print.
     pub output: Output,
+    /// Replay each step as one captured graph where the backend has graphs (CUDA), so that a
+    /// step costs one launch instead of one per op; the results are the eager step's, bit for
+    /// bit. The first step runs eagerly, the next two are captured and compared; if the two
+    /// differ, training goes on eagerly and [`FitReport::graph`] says why. Elsewhere (the
+    /// CPU) it changes nothing. Default `false`.
+    pub graph: bool,
 }
 
 impl Default for FitOptions {
@@ -43,6 +49,7 @@ impl Default for FitOptions {
             max_grad: None,
             eval_interval: Some(20),
             output: Output::Auto,
+            graph: false,
         }
     }
 }
@@ -61,6 +68,11 @@ pub struct FitReport {
     pub seconds: f64,
     /// Whether a callback stopped training ([`Flow::Stop`]).
     pub stopped: bool,
+    /// How the steps ran at the end: eagerly, replayed as a graph ([`FitOptions::graph`]), or
+    /// eagerly after a capture showed the step cannot be replayed (and why).
+    pub graph: GraphStatus,
+    /// Steps that were replays of a captured graph.
+    pub graph_replays: u64,
 }
 
 /// One recorded point of a `fit`: what the callback of `fit_with` is given.
@@ -257,32 +269,51 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
         self.eval_interval = o.eval_interval.unwrap_or(self.eval_interval);
         let out = Printer::new(o.output, o.max_epoch, max_iters);
         let one = B::Elem::of(1.0);
+        // Updated in place, so that a captured step adds to the same sum every replay.
         let mut total = b.zeros(Shape::scalar())?;
         let mut count = 0usize;
         let mut report = FitReport::default();
+        let mut graph = o.graph.then(|| StepGraph::new(&b));
+        // A captured step gathers its batch through an index it reads in place.
+        let mut batch = match &graph {
+            Some(_) => Some(b.index_from_host(&vec![0; o.batch_size])?),
+            None => None,
+        };
         let start = Instant::now();
         for _ in 0..o.max_epoch {
             let epoch = self.current_epoch + 1;
-            let idx = b.index_from_host(shuffle.next_epoch(rng))?;
+            let order = shuffle.next_epoch(rng);
+            let idx = match batch {
+                Some(_) => None,
+                None => Some(b.index_from_host(order)?),
+            };
             for iters in 0..max_iters {
                 let s = iters * o.batch_size;
-                let (bx, bt) = b.gather_batch(data.x(), data.t(), &idx, s, o.batch_size)?;
-                let loss = self.model.forward(&bx, Labels::Index(&bt))?;
-                let shape = b.shape(&loss);
-                if shape != Shape::scalar() {
-                    return Err(Error::shape(
-                        "fit",
-                        format!("the model's forward returned {shape}; a loss is (1, 1)"),
-                    ));
+                if let Some(batch) = &mut batch {
+                    b.write_index(batch, &order[s..s + o.batch_size])?;
                 }
-                self.model.backward()?;
-                // Shared parameters were merged as backward ran (ParamStore sums by id).
-                if let Some(max) = o.max_grad {
-                    // On the device, read back only when a line is printed.
-                    b.clip_by_norm(self.model.params_mut().grads_mut(), max)?;
+                let (model, optimizer) = (&mut self.model, &mut self.optimizer);
+                let mut step = || -> Result<()> {
+                    let (bx, bt) = match (&idx, &batch) {
+                        (Some(idx), _) => {
+                            b.gather_batch(data.x(), data.t(), idx, s, o.batch_size)?
+                        }
+                        (None, Some(batch)) => {
+                            b.gather_batch(data.x(), data.t(), batch, 0, o.batch_size)?
+                        }
+                        (None, None) => unreachable!("one of the two is made"),
+                    };
+                    let loss = model.forward(&bx, Labels::Index(&bt))?;
+                    check_loss(&b, &loss)?;
+                    model.backward()?;
+                    // Shared parameters were merged as backward ran (ParamStore sums by id).
+                    clip_and_update(&b, model.params_mut(), o.max_grad, optimizer)?;
+                    b.axpy(&mut total, one, &loss)
+                };
+                match &mut graph {
+                    Some(g) => g.run(&mut step)?,
+                    None => step()?,
                 }
-                self.optimizer.update(&b, self.model.params_mut())?;
-                b.axpy(&mut total, one, &loss)?;
                 count += 1;
                 if let Some(every) = o.eval_interval {
                     if iters % every == 0 {
@@ -299,7 +330,12 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
                         ));
                         self.loss_list.push(avg);
                         report.losses.push(avg);
-                        total = b.zeros(Shape::scalar())?;
+                        if graph.is_some() {
+                            // In place, where the captured step adds (finite: checked above).
+                            b.scale(&mut total, B::Elem::of(0.0))?;
+                        } else {
+                            total = b.zeros(Shape::scalar())?;
+                        }
                         count = 0;
                         let record = Record {
                             epoch,
@@ -331,6 +367,10 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
         out.finish();
         b.synchronize()?;
         report.seconds = start.elapsed().as_secs_f64();
+        if let Some(g) = &graph {
+            report.graph = g.status();
+            report.graph_replays = g.replays();
+        }
         Ok(report)
     }
 
@@ -340,6 +380,31 @@ impl<B: Backend, M: Model<B>, O: Optimizer<B>> Trainer<B, M, O> {
     pub fn plot(&self, path: &std::path::Path, ylim: Option<(f64, f64)>) -> Result<()> {
         crate::plot::loss_curve(path, &self.loss_list, self.eval_interval, ylim)
     }
+}
+
+/// A model's forward returned a `1 × 1` loss.
+pub(crate) fn check_loss<B: Backend>(b: &B, loss: &B::Tensor) -> Result<()> {
+    let shape = b.shape(loss);
+    if shape != Shape::scalar() {
+        return Err(Error::shape(
+            "fit",
+            format!("the model's forward returned {shape}; a loss is (1, 1)"),
+        ));
+    }
+    Ok(())
+}
+
+/// The end of a step: clipping when asked (on the device, nothing read back), then the update.
+pub(crate) fn clip_and_update<B: Backend, O: Optimizer<B>>(
+    b: &B,
+    params: &mut nn_core::ParamStore<B>,
+    max_grad: Option<f64>,
+    optimizer: &mut O,
+) -> Result<()> {
+    if let Some(max) = max_grad {
+        b.clip_by_norm(params.grads_mut(), max)?;
+    }
+    optimizer.update(b, params)
 }
 
 /// `fit`'s options, checked against a data set of `rows` rows.

@@ -755,3 +755,25 @@ fn prediction_on_the_device_copy_matches_prediction_on_the_host() {
         "shape mismatch in accuracy_device: x has 2000 columns; the model takes 2"
     );
 }
+
+/// `graph: true` on a backend without graphs trains exactly as without, and says it ran
+/// eagerly: the option changes nothing on the CPU.
+#[test]
+fn graphs_asked_for_on_the_cpu_train_as_without() {
+    let spiral = spiral::load_data(1984);
+    let run = |graph: bool| {
+        let mut t = trainer(10);
+        let o = FitOptions {
+            graph,
+            max_grad: Some(1.0),
+            ..quiet(5, 30)
+        };
+        let report = t.fit(&spiral, &o, &mut NumpyRng::new(3)).unwrap();
+        (t.loss_list().to_vec(), report)
+    };
+    let (eager, _) = run(false);
+    let (graphed, report) = run(true);
+    assert_eq!(eager, graphed);
+    assert_eq!(report.graph, nn_core::GraphStatus::Eager);
+    assert_eq!(report.graph_replays, 0);
+}
