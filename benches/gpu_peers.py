@@ -5,6 +5,9 @@ of cuBLAS as they call it; the MLP step no slower than PyTorch eager; the spiral
 - MLP step: 784 -> 1024 sigmoid -> 10, softmax cross-entropy, batch 256, SGD lr 0.1, in
   PyTorch eager (nn.Linear, autograd, torch.optim.SGD).
 - Spiral step: 2 -> 10 sigmoid -> 3, batch 30, SGD lr 1.0, the same way.
+- Both steps again captured once as a CUDA graph and replayed (torch.cuda.graph, after three
+  warm-up steps on a side stream, as PyTorch's documentation does it): beside nn-cuda's
+  `spiral_timing --graph`. GPU only.
 
 Times come from CUDA events around many repetitions after a warm-up; the least of several
 rounds is printed, as for the Rust benches. Prints SKIPPED for what is not installed.
@@ -100,6 +103,29 @@ def torch_figures(cpu):
     least, median = rounds(spiral, 1000)
     print(f"torch spiral step (2-10-3, batch 30, eager): least {least*1e6:.1f} µs, "
           f"median {median*1e6:.1f} µs")
+    if cpu:
+        print("SKIPPED torch graphs: --cpu")
+        return
+
+    def graphed(step):
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                step()
+        torch.cuda.current_stream().wait_stream(side)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            step()
+        return g.replay
+
+    for name, sizes, reps in [("mlp", (784, 1024, 10, 256, 0.1), 200),
+                              ("spiral", (2, 10, 3, 30, 1.0), 1000)]:
+        run = timed(graphed(step_fn(*sizes)))
+        run(20)
+        least, median = rounds(run, reps)
+        print(f"torch {name} step ({sizes[0]}-{sizes[1]}-{sizes[2]}, batch {sizes[3]}, "
+              f"cuda graph): least {least*1e6:.1f} µs, median {median*1e6:.1f} µs")
 
 
 def cupy_figures():

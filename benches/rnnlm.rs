@@ -4,6 +4,8 @@
 //!   a vocabulary of 418, PTB's in its first 1000 words), lr 0.1;
 //! - `rnnlm_step/{cpu,cuda}/lstm`: ch06's `Rnnlm` (batch 20, 35 steps, D = H = 100, a
 //!   vocabulary of 10 000), lr 20, clipping at 0.25;
+//! - `rnnlm_step/cuda/{simple,lstm}_graph`: the same steps replayed as one CUDA graph each
+//!   ([`StepGraph`]: the batch is the same every iteration here, so nothing is copied in);
 //! - `rnnlm_epoch/cpu/ch05`: one epoch of ch05's run (19 iterations) through `RnnlmTrainer`,
 //!   the losses read back once.
 //!
@@ -63,7 +65,7 @@ fn model<B: Backend>(b: &B, c: Config) -> Box<dyn LanguageModel<B>> {
     }
 }
 
-fn step<B: Backend>(crit: &mut Criterion, b: B, c: Config, device: &str) {
+fn step<B: Backend>(crit: &mut Criterion, b: B, c: Config, device: &str, graph: bool) {
     let ids = corpus(40 * c.batch * c.time, c.vocab);
     let n = ids.len() - 1;
     let (xs, ts) = (
@@ -84,19 +86,26 @@ fn step<B: Backend>(crit: &mut Criterion, b: B, c: Config, device: &str) {
     let mut sgd = Sgd::new(c.lr).unwrap();
     let mut g = crit.benchmark_group("rnnlm_step");
     g.sample_size(if c.lstm { 20 } else { 100 });
-    g.bench_function(format!("{device}/{}", c.name), |bench| {
+    let mut replay = graph.then(|| StepGraph::new(&b));
+    let suffix = if graph { "_graph" } else { "" };
+    g.bench_function(format!("{device}/{}{suffix}", c.name), |bench| {
         bench.iter(|| {
-            let bx = b.gather_index(&xs, &pos, 0, per).unwrap();
-            let bt = b.gather_index(&ts, &pos, 0, per).unwrap();
-            let loss = m.forward(&bx, &bt, c.batch).unwrap();
-            m.backward().unwrap();
-            if let Some(max) = c.max_grad {
-                b.clip_by_norm(m.params_mut().grads_mut(), max).unwrap();
+            let mut one = || -> nn::core::Result<()> {
+                let bx = b.gather_index(&xs, &pos, 0, per)?;
+                let bt = b.gather_index(&ts, &pos, 0, per)?;
+                m.forward(&bx, &bt, c.batch)?;
+                m.backward()?;
+                if let Some(max) = c.max_grad {
+                    b.clip_by_norm(m.params_mut().grads_mut(), max)?;
+                }
+                sgd.update(&b, m.params_mut())
+            };
+            match &mut replay {
+                Some(r) => r.run(one).unwrap(),
+                None => one().unwrap(),
             }
-            sgd.update(&b, m.params_mut()).unwrap();
             // Waits for the device, as a step's latency includes its work.
             b.synchronize().unwrap();
-            loss
         })
     });
 }
@@ -122,14 +131,15 @@ fn epoch(crit: &mut Criterion) {
 
 fn benches(c: &mut Criterion) {
     for cfg in [CH05, CH06] {
-        step(c, Cpu::<f32>::new(), cfg, "cpu");
+        step(c, Cpu::<f32>::new(), cfg, "cpu", false);
     }
     epoch(c);
     #[cfg(feature = "nn-cuda")]
     match nn::cuda::Cuda::<f32>::new(0) {
         Ok(g) => {
             for cfg in [CH05, CH06] {
-                step(c, g.clone(), cfg, "cuda");
+                step(c, g.clone(), cfg, "cuda", false);
+                step(c, g.clone(), cfg, "cuda", true);
             }
         }
         Err(e) => eprintln!("SKIPPED cuda benches: {e}"),

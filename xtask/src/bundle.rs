@@ -1,5 +1,6 @@
-//! `cargo xtask bundle`: the release CUDA test, example and bench binaries in `bundle/`, with
-//! `run.sh`, the peers' scripts and `launch_floor.cu`, for a GPU machine without a Rust toolchain.
+//! `cargo xtask bundle`: the release CUDA test, example and bench binaries in `bundle/`
+//! (gzipped; `run.sh` unpacks them), with `run.sh`, the peers' scripts and `launch_floor.cu`,
+//! for a GPU machine without a Rust toolchain.
 use crate::built_executables;
 use std::path::Path;
 use std::process::{exit, Command};
@@ -66,6 +67,7 @@ pub fn bundle() {
             let to = dir.join(sub).join(&short);
             std::fs::copy(&exe, &to).expect("copy binary");
             strip_debug_info(&to);
+            compress(&to);
             eprintln!("bundled {sub}/{short}");
         }
     }
@@ -119,6 +121,23 @@ fn strip_debug_info(path: &Path) {
         Ok(s) if s.success() => {}
         other => eprintln!(
             "xtask: could not strip {} ({other:?}); it keeps its debug information",
+            path.display()
+        ),
+    }
+}
+
+/// Replaces a bundled binary by `NAME.gz` (`run.sh` unpacks them first), so that the bundle
+/// keeps the binaries' symbols and still fits what the device tool carries. Without `gzip` the
+/// binary stays as it is, with a warning.
+fn compress(path: &Path) {
+    match Command::new("gzip")
+        .args(["-9", "-n", "-f"])
+        .arg(path)
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        other => eprintln!(
+            "xtask: could not gzip {} ({other:?}); it stays uncompressed",
             path.display()
         ),
     }

@@ -41,8 +41,8 @@ fn build_emulator() -> String {
         .into_owned()
 }
 
-/// The CUDA tests (conformance, CPU/GPU parity, launch count, error paths, memory pool, kernel
-/// cache) and the `train` example on nn-cuda-emu; the conformance suite also on the CUDA 12.8
+/// The CUDA tests (conformance, CPU/GPU parity, launch count, graphs, error paths, memory
+/// pool, kernel cache) and the `train` example on nn-cuda-emu; the conformance suite also on the CUDA 12.8
 /// bindings.
 pub fn cuda_emu() {
     if !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
@@ -74,6 +74,8 @@ pub fn cuda_emu() {
             "parity",
             "--test",
             "rnnlm_parity",
+            "--test",
+            "graphs",
             "--test",
             "emu_limits",
             "--test",

@@ -4,6 +4,11 @@
 # whole device budget. The CUDA libraries are looked up in python3's nvidia-* pip packages.
 set -uo pipefail
 cd "$(dirname "$0")"
+# The binaries come gzipped (`cargo xtask bundle`), to fit what the device tool carries.
+for z in tests/*.gz examples/*.gz benches/*.gz; do
+  [ -e "$z" ] || continue
+  gunzip -f "$z" && chmod +x "${z%.gz}" || { echo "!! could not unpack $z"; exit 1; }
+done
 libs=$(python3 - <<'PY'
 import glob, os, site
 dirs = set()
@@ -23,7 +28,7 @@ if [ -n "${NN_BUNDLE_EMU:-}" ]; then
   # The emulator's stand-in "machine code" is cached apart from the user's kernel cache.
   export LD_LIBRARY_PATH="${NN_BUNDLE_EMU}:${LD_LIBRARY_PATH}" NN_REQUIRE_EMU=1 \
     NN_CUDA_CACHE_DIR="${NN_BUNDLE_EMU}/kernel-cache"
-  n=256; bench_filter='cuda(_f32|/(10|64|256)|/simple)$'; mlp_runs=(--runs 1 --iters 2)
+  n=256; bench_filter='cuda(_f32(_graph)?|/(10|64|256)|/simple(_graph)?)$'; mlp_runs=(--runs 1 --iters 4)
   rnn_epochs="--epochs 2"; peer_flags="--cpu-only --rounds 1"
 else
   # NN_CUDA_TEST_FILL_GPU: the out-of-memory test fills the GPU with 8 GiB tensors.
@@ -56,8 +61,11 @@ steps() {
   for b in cuda cpu; do
     for d in f32 f64; do step 60 ./examples/spiral_timing --backend "$b" --dtype "$d" --runs 20 --iters 1000 || status=1; done
   done
+  # The same steps replayed as one CUDA graph each, beside the eager ones above.
+  for d in f32 f64; do step 60 ./examples/spiral_timing --backend cuda --dtype "$d" --runs 20 --iters 1000 --graph || status=1; done
   # The MLP step as gpu_peers.py times PyTorch's: the least of 7 rounds of 200 back-to-back steps.
   step 120 ./examples/spiral_timing --backend cuda --net mlp "${mlp_runs[@]}" || status=1
+  step 120 ./examples/spiral_timing --backend cuda --net mlp "${mlp_runs[@]}" --graph || status=1
   step 60 ./examples/spiral_timing --backend cpu --net mlp --runs 3 --iters 10 || status=1
   # Section 1.5.1 on the GPU: f64 against f32 training, weights saved and reloaded.
   step 60 ./examples/precision --backend cuda || status=1
@@ -68,6 +76,8 @@ steps() {
   step 120 bash -c "./examples/train_rnnlm_custom_loop --backend cuda --no-plot $rnn_epochs | tail -3" || status=1
   step 120 bash -c "./examples/train_rnnlm --backend cuda --no-plot $rnn_epochs | tail -3" || status=1
   step 120 bash -c "./examples/train_rnnlm --backend cuda --model lstm --no-plot | tail -3" || status=1
+  step 120 bash -c "./examples/train_rnnlm --backend cuda --model lstm --no-plot --graph | tail -4" || status=1
+  step 60 bash -c "./examples/train --backend cuda --no-plot --graph | tail -3" || status=1
   for b in benches/*; do step 180 "$b" --bench --warm-up-time 1 --measurement-time 3 "$bench_filter" || status=1; done
   step 180 python3 gpu_peers.py || status=1
   step 300 python3 rnnlm_peers.py --reference book_ch05.py $peer_flags || status=1
@@ -90,7 +100,7 @@ steps() {
 steps 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 echo "== summary (the whole output: $log)"
-grep -E '^(== |!! |\| )|^lib(cuda|cublas|nvrtc): |test result|FAILED|panicked|SKIPPED|GFLOP/s|per iteration|launches|largest relative|accuracy|^parity |^cuda memory: |^cuda: device opened |^(torch|cupy|numpy|gpu_peers|launch_floor|fill_gpu)|perplexity|s of training|, [0-9]+ MiB$' "$log"
+grep -E '^(== |!! |\| )|^lib(cuda|cublas|nvrtc): |^graph: |test result|FAILED|panicked|SKIPPED|GFLOP/s|per iteration|launches|largest relative|accuracy|^parity |^cuda memory: |^cuda: device opened |^(torch|cupy|numpy|gpu_peers|launch_floor|fill_gpu)|perplexity|s of training|, [0-9]+ MiB$' "$log"
 # Criterion's estimates; a long bench name stands on the line before its `time:`.
 awk '/^ +time: +\[/ { print prev } /(time|thrpt): +\[/ { print } { prev = $0 }' "$log"
 echo "== run.sh: status $status"
