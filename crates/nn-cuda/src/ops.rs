@@ -146,6 +146,27 @@ impl<E: CudaFloat> Cuda<E> {
         )))
     }
 
+    /// The lock for an op that waits for the GPU or copies host data (which a graph cannot
+    /// hold): an error while this thread captures.
+    fn outside_capture(&self, what: &str) -> Result<graph::Entered<'_>> {
+        if self.capturing() {
+            return Err(refused(what));
+        }
+        Ok(self.dev.capture.enter(self.dev.ordinal))
+    }
+
+    /// The checks of `adaptive_step` and `adaptive_step_at`, and the elements of `p`.
+    fn adaptive_checks(
+        &self,
+        p: &CudaTensor<E>,
+        num: &CudaTensor<E>,
+        den: &CudaTensor<E>,
+    ) -> Result<u32> {
+        check::same("adaptive_step", p.shape, num.shape)?;
+        check::same("adaptive_step", p.shape, den.shape)?;
+        u32_len(p.shape.len())
+    }
+
     /// A device buffer for `n` elements whose contents the next kernel overwrites (from the
     /// graph's memory while a capture runs).
     fn alloc<T: cudarc::driver::DeviceRepr>(&self, n: usize) -> Result<Buf<T>> {
@@ -403,10 +424,7 @@ impl<E: CudaFloat> Cuda<E> {
         data: &[T],
     ) -> Result<Buf<T>> {
         u32_len(data.len())?;
-        if self.capturing() {
-            return Err(refused("copying host data to the GPU"));
-        }
-        let _entered = self.dev.capture.enter(self.dev.ordinal);
+        let _entered = self.outside_capture("copying host data to the GPU")?;
         let s = &self.dev.stream;
         let buf = if data.is_empty() {
             s.alloc_zeros::<T>(1)
@@ -431,13 +449,10 @@ impl<E: CudaFloat> Cuda<E> {
         n: usize,
         what: impl FnOnce() -> String,
     ) -> Result<Vec<T>> {
-        if self.capturing() {
-            return Err(refused("reading GPU memory on the host"));
-        }
+        let _entered = self.outside_capture("reading GPU memory on the host")?;
         if n == 0 {
             return Ok(Vec::new());
         }
-        let _entered = self.dev.capture.enter(self.dev.ordinal);
         let src = self.mine(buf)?.slice(offset..offset + n);
         let mut v = check::host_vec::<T>(n, what)?;
         HOST_READS.set(HOST_READS.get() + 1);
@@ -537,13 +552,10 @@ impl<E: CudaFloat> Backend for Cuda<E> {
     /// In place: clones of `idx` share its memory and see the new indices too.
     fn write_index(&self, idx: &mut CudaIndex, data: &[u32]) -> Result<()> {
         check::index_write(idx.len, data.len())?;
-        if self.capturing() {
-            return Err(refused("copying host data to the GPU"));
-        }
+        let _entered = self.outside_capture("copying host data to the GPU")?;
         self.mine(&idx.buf)?;
         let host = check::host_copy(data, || format!("a host copy of {} indices", data.len()))?;
         if !data.is_empty() {
-            let _entered = self.dev.capture.enter(self.dev.ordinal);
             let stream = &self.dev.stream;
             stream
                 .context()
@@ -587,19 +599,16 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         lr: &CudaTensor<E>,
         eps: E,
     ) -> Result<()> {
-        check::same("adaptive_step", p.shape, num.shape)?;
-        check::same("adaptive_step", p.shape, den.shape)?;
+        let nn = self.adaptive_checks(p, num, den)?;
         if lr.shape != Shape::scalar() {
             return Err(Error::shape(
                 "adaptive_step_at",
                 format!("the rate is {}, expected (1, 1)", lr.shape),
             ));
         }
-        let n = p.shape.len();
-        let nn = u32_len(n)?;
         let pbuf = self.unique(p)?;
-        if n > 0 {
-            launch!(self, "adaptive_step_at", cfg_for(n); pbuf, &self.view(num)?, &self.view(den)?, &self.view(lr)?, &eps, &nn)?;
+        if nn > 0 {
+            launch!(self, "adaptive_step_at", cfg_for(nn as usize); pbuf, &self.view(num)?, &self.view(den)?, &self.view(lr)?, &eps, &nn)?;
         }
         Ok(())
     }
@@ -620,10 +629,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         later.difference(earlier)
     }
     fn synchronize(&self) -> Result<()> {
-        if self.capturing() {
-            return Err(refused("synchronizing"));
-        }
-        let _entered = self.dev.capture.enter(self.dev.ordinal);
+        let _entered = self.outside_capture("synchronizing")?;
         self.dev
             .stream
             .synchronize()
@@ -829,13 +835,10 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         lr: E,
         eps: E,
     ) -> Result<()> {
-        check::same("adaptive_step", p.shape, num.shape)?;
-        check::same("adaptive_step", p.shape, den.shape)?;
-        let n = p.shape.len();
-        let nn = u32_len(n)?;
+        let nn = self.adaptive_checks(p, num, den)?;
         let pbuf = self.unique(p)?;
-        if n > 0 {
-            launch!(self, "adaptive_step", cfg_for(n); pbuf, &self.view(num)?, &self.view(den)?, &lr, &eps, &nn)?;
+        if nn > 0 {
+            launch!(self, "adaptive_step", cfg_for(nn as usize); pbuf, &self.view(num)?, &self.view(den)?, &lr, &eps, &nn)?;
         }
         Ok(())
     }
