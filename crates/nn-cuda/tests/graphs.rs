@@ -303,18 +303,25 @@ fn other_threads_wait_for_a_capture() {
             (b.to_host(&z).unwrap(), std::time::Instant::now())
         })
     };
+    // When the step ends: the capture (and its lock) ends only after it.
+    let step_end = std::cell::Cell::new(None);
     let g = b
         .capture(|| {
             b.axpy(&mut y, 1.0, &x)?;
             tx.send(()).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(200));
-            b.axpy(&mut y, 1.0, &x)
+            let done = b.axpy(&mut y, 1.0, &x);
+            step_end.set(Some(std::time::Instant::now()));
+            done
         })
         .unwrap();
-    let ended = std::time::Instant::now();
     let (z, at) = other.join().unwrap();
     assert_eq!(z, [4.0]);
-    assert!(at >= ended, "the other thread's op ran during the capture");
+    let step_end = step_end.get().expect("the step ran");
+    assert!(
+        at >= step_end,
+        "the other thread's op ran during the capture"
+    );
     assert_eq!(g.len(), 2);
     g.replay().unwrap();
     assert_eq!(b.to_host(&y).unwrap(), [4.0]);
