@@ -379,13 +379,8 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         beta1: f64,
         beta2: f64,
     ) -> Result<()> {
-        let s = self.shape(lr_t);
-        if s != Shape::scalar() {
-            return Err(Error::shape(
-                "adam_rate",
-                format!("lr_t is {s}, expected (1, 1)"),
-            ));
-        }
+        check::scalar_arg("adam_rate", "step", self.shape(step))?;
+        check::scalar_arg("adam_rate", "lr_t", self.shape(lr_t))?;
         let t = self.scalar(step)? + 1.0;
         let it = check::adam_step::<Self::Elem>(t)?;
         let rate = lr * (1.0 - beta2.powi(it)).sqrt() / (1.0 - beta1.powi(it));
@@ -404,6 +399,7 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         lr: &Self::Tensor,
         eps: Self::Elem,
     ) -> Result<()> {
+        check::scalar_arg("adaptive_step_at", "the rate", self.shape(lr))?;
         let lr = Self::Elem::of(self.scalar(lr)?);
         self.adaptive_step(p, num, den, lr, eps)
     }
@@ -749,6 +745,17 @@ pub mod check {
             ));
         }
         Ok(())
+    }
+
+    /// `what`, an argument of `op` that is one value on the device, is `1 × 1`.
+    pub fn scalar_arg(op: &'static str, what: &str, shape: Shape) -> Result<()> {
+        if shape == Shape::scalar() {
+            return Ok(());
+        }
+        Err(Error::shape(
+            op,
+            format!("{what} is {shape}, expected (1, 1)"),
+        ))
     }
 
     /// `data.len()` indices written over an index of `len`: the same length.

@@ -579,14 +579,8 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         beta1: f64,
         beta2: f64,
     ) -> Result<()> {
-        for (what, t) in [("step", &*step), ("lr_t", &*lr_t)] {
-            if t.shape != Shape::scalar() {
-                return Err(Error::shape(
-                    "adam_rate",
-                    format!("{what} is {}, expected (1, 1)", t.shape),
-                ));
-            }
-        }
+        check::scalar_arg("adam_rate", "step", step.shape)?;
+        check::scalar_arg("adam_rate", "lr_t", lr_t.shape)?;
         let lbuf = self.unique(lr_t)?;
         let sbuf = self.unique(step)?;
         launch!(self, "adam_rate", cfg_for(1); sbuf, lbuf, &lr, &beta1, &beta2)
@@ -600,12 +594,7 @@ impl<E: CudaFloat> Backend for Cuda<E> {
         eps: E,
     ) -> Result<()> {
         let nn = self.adaptive_checks(p, num, den)?;
-        if lr.shape != Shape::scalar() {
-            return Err(Error::shape(
-                "adaptive_step_at",
-                format!("the rate is {}, expected (1, 1)", lr.shape),
-            ));
-        }
+        check::scalar_arg("adaptive_step_at", "the rate", lr.shape)?;
         let pbuf = self.unique(p)?;
         if nn > 0 {
             launch!(self, "adaptive_step_at", cfg_for(nn as usize); pbuf, &self.view(num)?, &self.view(den)?, &self.view(lr)?, &eps, &nn)?;
